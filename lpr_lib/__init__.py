@@ -1,0 +1,16 @@
+"""lpr_lib: Chinese licence-plate recognition as multi-label classification.
+
+Importing the package silences TensorFlow's C++ logs (unless the user has set
+``TF_CPP_MIN_LOG_LEVEL`` already): every submodule that imports TensorFlow is
+imported after this file runs.
+"""
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+__version__ = "0.1.0"
+
+from lpr_lib.plates import CHARS, MAX_LEN, NUM_CLASSES, PlateError  # noqa: E402
+
+__all__ = ["__version__", "CHARS", "MAX_LEN", "NUM_CLASSES", "PlateError"]

@@ -1,0 +1,54 @@
+"""Helpers the book's notebooks share: one setup call and a ``save_fig``.
+
+Every chapter starts with::
+
+    import os; os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from lpr_lib.book import setup, save_fig
+    QUICK = setup()          # seeds, plot style; True under LPR_QUICK=1 (CI)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from lpr_lib.repro import DEFAULT_SEED, REPO_ROOT, quick_mode, set_seed  # noqa: E402
+
+FIGURES = REPO_ROOT / "book" / "figures"
+
+
+def setup(seed: int = DEFAULT_SEED) -> bool:
+    """Seed everything, choose a plot style with CJK glyphs, and return quick mode."""
+    import matplotlib
+
+    matplotlib.use("Agg") if not os.environ.get("MPLBACKEND") else None
+    import matplotlib.pyplot as plt
+
+    set_seed(seed)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "axes.grid": True,
+                         "grid.alpha": 0.3, "axes.unicode_minus": False})
+    _use_cjk_font()
+    return quick_mode()
+
+
+def _use_cjk_font() -> None:
+    """Let matplotlib draw plate characters: register the package's CJK font subset."""
+    from matplotlib import font_manager, rcParams
+
+    fonts = Path(__file__).parent / "synth" / "fonts"
+    for path in sorted(fonts.glob("*.otf")) + sorted(fonts.glob("*.ttf")):
+        font_manager.fontManager.addfont(str(path))
+        name = font_manager.FontProperties(fname=str(path)).get_name()
+        rcParams["font.sans-serif"] = [name] + list(rcParams["font.sans-serif"])
+        break
+
+
+def save_fig(fig, name: str, tight: bool = True) -> Path:
+    """Save ``fig`` as ``book/figures/<name>.png`` (the book links to it) and return the path."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    path = FIGURES / f"{name}.png"
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path)
+    return path

@@ -1,0 +1,112 @@
+"""The ``lpr`` command: one sub-command per step of the flow.
+
+Each sub-command's options are declared here, so that ``lpr --help`` answers at
+once; its work is done by a function ``cli_<name>(args)`` in the module that owns
+the idea, imported only when that sub-command runs (TensorFlow is slow to import).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
+
+
+def _size(text: str) -> tuple[int, int]:
+    """Parse ``HxW`` (``48x144``) into ``(48, 144)``."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be HxW, such as 48x144, not {text!r}")
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
+    return h, w
+
+
+# name -> (module, help)
+COMMANDS = {
+    "synth": ("lpr_lib.synth.cli", "render synthetic plates and their label file"),
+    "check": ("lpr_lib.data", "report unreadable images, unknown characters, bad labels, duplicates"),
+    "stats": ("lpr_lib.data", "class statistics of a dataset, per position and province"),
+    "train": ("lpr_lib.train", "train a model from a YAML config (default: the book's model)"),
+    "eval": ("lpr_lib.evaluate", "evaluate a model on a dataset"),
+    "predict": ("lpr_lib.export", "read the plate in each image"),
+    "export": ("lpr_lib.export", "export a trained model as SavedModel and/or TFLite"),
+    "prune": ("lpr_lib.prune", "network-slimming pruning of a trained model"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lpr_lib import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="lpr", description="Chinese licence-plate recognition as multi-label classification.")
+    parser.add_argument("--version", action="version", version=f"lpr_lib {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = {name: sub.add_parser(name, help=help_, description=help_)
+         for name, (_, help_) in COMMANDS.items()}
+
+    s = p["synth"]
+    s.add_argument("--count", type=int, required=True, help="number of plates to render")
+    s.add_argument("--out", required=True, help="output folder (created)")
+    s.add_argument("--seed", type=int, default=None, help="random seed (default: the project's)")
+    s.add_argument("--kinds", nargs="+", default=None, help="plate kinds to render (default: all)")
+    s.add_argument("--size", type=_size, default=(48, 144), help="output HxW (default 48x144)")
+    s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    s.add_argument("--config", default=None, help="YAML file with generator settings")
+
+    for name in ("check", "stats"):
+        c = p[name]
+        c.add_argument("data", nargs="+", help="dataset(s): label file, folder, CCPD folder, TFRecord")
+        c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p["stats"].add_argument("--plot", default=None, help="write a class-frequency plot here")
+
+    t = p["train"]
+    t.add_argument("config", nargs="?", default=None, help="experiment YAML (default: the book's)")
+    t.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    t.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override config fields, e.g. model.width=0.5")
+
+    e = p["eval"]
+    e.add_argument("data", nargs="+", help="dataset(s) in any format the data module reads")
+    e.add_argument("--model", default=None, help="model file or run folder (default: latest run)")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--thresholds", type=float, nargs="+", default=[0.85, 0.95])
+
+    pr = p["predict"]
+    pr.add_argument("images", nargs="+", help="cropped plate images")
+    pr.add_argument("--model", default=None, help="model file or run folder (default: latest run)")
+    pr.add_argument("--json", action="store_true", help="print JSON")
+
+    x = p["export"]
+    x.add_argument("--model", default=None, help="model file or run folder (default: latest run)")
+    x.add_argument("--out", required=True, help="output folder")
+    x.add_argument("--format", choices=["savedmodel", "tflite", "both"], default="both")
+
+    pn = p["prune"]
+    pn.add_argument("--model", default=None, help="model file or run folder (default: latest run)")
+    pn.add_argument("--ratio", type=float, default=0.3, help="share of BN channels to remove")
+    pn.add_argument("--out", required=True, help="output model file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    module = importlib.import_module(COMMANDS[args.command][0])
+    handler = getattr(module, f"cli_{args.command}")
+    try:
+        return int(handler(args) or 0)
+    except (FileNotFoundError, ValueError) as err:  # the library's errors name the file/problem
+        print(f"lpr {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

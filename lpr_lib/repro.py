@@ -1,0 +1,103 @@
+"""Reproducibility in one place: seeds, quick mode, and the metadata every result file carries."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import subprocess
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+#: The project's default seed; every experiment takes its seed from its config.
+DEFAULT_SEED = 2026
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "results"
+#: Where the real photographs live, when they are there (never committed).
+SHARED_REAL = REPO_ROOT.parent / "shared" / "real_plates"
+
+
+def quick_mode() -> bool:
+    """True when ``LPR_QUICK=1``: notebooks and benchmarks shrink data and epochs (CI)."""
+    return os.environ.get("LPR_QUICK", "0") not in ("", "0", "false", "False")
+
+
+def set_seed(seed: int = DEFAULT_SEED, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and (if imported or importable) TensorFlow/Keras.
+
+    ``deterministic=True`` also asks TensorFlow for deterministic kernels, which
+    makes CPU training bit-reproducible for a seed at some cost in speed.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - the library always has TF
+        return
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def git_commit() -> str:
+    """The current commit of the repository (with ``-dirty`` when files changed), or ``unknown``."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout
+        return (sha or "unknown") + ("-dirty" if sha and dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("lpr_lib", "tensorflow", "keras", "numpy", "pillow", "opencv-python-headless"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run_metadata(config=None, seed: int | None = None, started: float | None = None) -> dict:
+    """What every result file records: config, seed, git commit, versions, machine and time."""
+    now = time.time()
+    meta = {
+        "git_commit": git_commit(),
+        "seed": seed,
+        "config": config,
+        "versions": library_versions(),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "cpu_count": os.cpu_count()},
+        "quick_mode": quick_mode(),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if started is not None:
+        meta["run_seconds"] = round(now - started, 3)
+    return meta
+
+
+def write_result(name: str, data: dict, config=None, seed: int | None = None,
+                 started: float | None = None, directory: Path | None = None) -> Path:
+    """Write ``results/<name>.json`` with ``data`` and the run metadata; return its path.
+
+    The file is written to a temporary name and renamed, so that a killed run never
+    leaves half a file where a good one was.
+    """
+    directory = Path(directory or RESULTS_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    payload = {"result": data, "meta": run_metadata(config, seed, started)}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
+    return path
