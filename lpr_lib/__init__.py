@@ -1,13 +1,16 @@
 """lpr_lib: Chinese licence-plate recognition as multi-label classification.
 
 Importing the package silences TensorFlow's C++ logs (unless the user has set
-``TF_CPP_MIN_LOG_LEVEL`` already): every submodule that imports TensorFlow is
-imported after this file runs.
+``TF_CPP_MIN_LOG_LEVEL`` already, or ``LPR_TF_LOGS=1``): every submodule that
+imports TensorFlow is imported after this file runs.
 """
 import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+from lpr_lib import _quiet  # noqa: E402
+
+_quiet.install()  # TensorFlow 2.21 prints start-up notices that ignore the variable above
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine with Python 3.11 and pip:
+#   make book   install, then build the HTML book (clean build, warnings are errors)
+#   make test   install, then run the unit tests and every notebook under nbval (quick mode)
+# The virtual environment is made once and reused; it is refreshed when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.lpr-installed
+JOBS   ?= 2
+
+.PHONY: book test unit notebooks install clean help
+
+help:
+	@echo "make book   build the HTML book into _build/html"
+	@echo "make test   unit tests + nbval on every notebook (LPR_QUICK=1)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	touch $(STAMP)
+
+test: unit notebooks
+
+unit: $(STAMP)
+	LPR_QUICK=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
+
+notebooks: $(STAMP)
+	LPR_QUICK=1 $(BIN)/python -m pytest --nbval-lax --sanitize-with .nbval_sanitize.cfg \
+		-p no:randomly book/
+
+book: $(STAMP)
+	$(BIN)/python tools/check_notebooks.py book
+	rm -rf _build
+	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+
+clean:
+	rm -rf _build .pytest_cache
