@@ -1,0 +1,158 @@
+"""The multi-label plate reader: a backbone, then one softmax head per character position.
+
+A plate is read as 8 independent classifications over the same alphabet (``CHARS``),
+plus a small head that says whether the plate has 7 or 8 characters::
+
+    image (48x144x3) -> backbone -> global average pool -> dropout -> Dense(8 * C)
+                                                                  -> reshape (8, C) -> softmax = "chars"
+                                                       \\-> Dense(2) -> softmax        = "length"
+
+Eight ``Dense(C)`` layers side by side are *the same function* as one ``Dense(8 * C)``
+whose output is cut into 8 rows: each row has its own weights and bias. The single
+layer is one matrix multiply instead of eight (see the speed study in the book), so that
+is what we build. The ``"length"`` head is trained with sparse cross-entropy on
+``labels[:, 7] != -1``; prediction uses it to decide whether the 8th head is read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+from keras import layers
+
+from lpr_lib.backbones import get_backbone
+from lpr_lib.plates import KINDS, MAX_LEN, NUM_CLASSES
+
+__all__ = ["ModelConfig", "build_model", "count_params", "count_flops", "flops_table"]
+
+
+@dataclass
+class ModelConfig:
+    """Everything :func:`build_model` needs. Part of :class:`lpr_lib.train.ExperimentConfig`."""
+
+    backbone: str = "resnet18"
+    #: width multiplier on every channel count (rounded to multiples of 8)
+    width: float = 0.5
+    #: ResNet stage widths before ``width`` (the seed's final model: 64, 128, 256, 384)
+    stage_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 384])
+    #: ResNet stage strides (48x144 -> 12x36 after the stem -> 12x36, 6x18, 3x9, 3x9)
+    strides: list[int] = field(default_factory=lambda: [1, 2, 2, 1])
+    cardinality: int = 8  # resnext18 only
+    variant: str = "small"  # mobilenet_v3 only
+    #: L2 on conv and dense kernels (``decay * sum(w**2)``)
+    conv_decay: float = 5e-4
+    #: decay on BatchNorm gamma, "l2" or "l1" (network slimming)
+    bn_decay: float = 0.0
+    bn_decay_type: str = "l2"
+    #: "avg" (global average pooling) or "flatten" (keep where each feature is)
+    pooling: str = "avg"
+    dropout: float = 0.0
+    #: add a plate-kind head (``len(plates.KINDS)`` classes, target from plates.infer_kind)
+    kind_head: bool = False
+
+
+def _backbone_kwargs(cfg: ModelConfig) -> dict:
+    kw = dict(width=cfg.width, conv_decay=cfg.conv_decay, bn_decay=cfg.bn_decay,
+              bn_decay_type=cfg.bn_decay_type)
+    if cfg.backbone.startswith(("resnet", "resnext")):
+        kw.update(stage_widths=tuple(cfg.stage_widths), strides=tuple(cfg.strides))
+    if cfg.backbone == "resnext18":
+        kw["cardinality"] = cfg.cardinality
+    if cfg.backbone == "mobilenet_v3":
+        kw["variant"] = cfg.variant
+    return kw
+
+
+def build_model(config, image_size=(48, 144), name: str | None = None) -> keras.Model:
+    """Build the plate reader for a :class:`ModelConfig` (or an ``ExperimentConfig``, whose
+    ``model`` and ``data.image_size`` are used). Inputs: ``(batch, H, W, 3)`` float32, already
+    preprocessed (:func:`lpr_lib.data.preprocess`). Outputs: a dict with ``"chars"``
+    ``(batch, 8, NUM_CLASSES)`` and ``"length"`` ``(batch, 2)`` softmax probabilities (and
+    ``"kind"`` when ``kind_head``)."""
+    if hasattr(config, "model"):  # an ExperimentConfig
+        image_size = tuple(config.data.image_size)
+        config = config.model
+    cfg = config
+    if cfg.pooling not in ("avg", "flatten"):
+        raise ValueError(f"model.pooling must be 'avg' or 'flatten', not {cfg.pooling!r}")
+    dense_reg = keras.regularizers.L2(cfg.conv_decay) if cfg.conv_decay else None
+    inputs = keras.Input((*image_size, 3), name="image")
+    x = get_backbone(cfg.backbone, inputs, **_backbone_kwargs(cfg))
+    if cfg.pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    else:
+        x = layers.Flatten(name="pool")(x)
+    if cfg.dropout:
+        x = layers.Dropout(cfg.dropout, name="dropout")(x)
+    logits = layers.Dense(MAX_LEN * NUM_CLASSES, kernel_regularizer=dense_reg,
+                          name="char_logits")(x)
+    logits = layers.Reshape((MAX_LEN, NUM_CLASSES), name="char_heads")(logits)
+    outputs = {
+        "chars": layers.Softmax(axis=-1, name="chars")(logits),
+        "length": layers.Dense(2, activation="softmax", kernel_regularizer=dense_reg,
+                               name="length")(x),
+    }
+    if cfg.kind_head:
+        outputs["kind"] = layers.Dense(len(KINDS), activation="softmax",
+                                       kernel_regularizer=dense_reg, name="kind")(x)
+    return keras.Model(inputs, outputs, name=name or f"lpr_{cfg.backbone}_w{cfg.width:g}")
+
+
+def count_params(model: keras.Model, trainable_only: bool = False) -> int:
+    """Number of parameters (BN's moving statistics included unless ``trainable_only``)."""
+    weights = model.trainable_weights if trainable_only else model.weights
+    return int(sum(np.prod(w.shape) for w in weights))
+
+
+def _layer_macs(layer) -> int:
+    """Multiply-accumulates of one forward pass of ``layer`` for one image."""
+    if isinstance(layer, layers.DepthwiseConv2D):
+        _, h, w, c = layer.output.shape
+        kh, kw = layer.kernel_size
+        return h * w * c * kh * kw
+    if isinstance(layer, layers.Conv2D):
+        _, h, w, cout = layer.output.shape
+        cin = layer.input.shape[-1]
+        kh, kw = layer.kernel_size
+        return h * w * cout * kh * kw * cin // layer.groups
+    if isinstance(layer, layers.Dense):
+        return int(np.prod(layer.input.shape[1:])) * layer.units
+    return 0
+
+
+def count_flops(model: keras.Model, input_shape=None) -> dict:
+    """Count the multiply-accumulates (MACs) of one image's forward pass, layer by layer.
+
+    Only convolutions (grouped and depthwise included) and dense layers are counted:
+    they are >98% of the arithmetic; BatchNorm, activations, pooling and additions are
+    left out (each is about one operation per activation). ``flops`` is ``2 * macs`` (a
+    multiply and an add), the convention of most papers; a training step costs about
+    3x the forward pass. ``input_shape`` (H, W) rebuilds nothing: give a model built at
+    the size you want to count (:func:`build_model` takes ``image_size``).
+    """
+    if input_shape is not None and tuple(model.input.shape[1:3]) != tuple(input_shape[:2]):
+        raise ValueError(f"the model takes {tuple(model.input.shape[1:3])} inputs, not "
+                         f"{tuple(input_shape[:2])}: build it at that size to count it")
+    per_layer = {layer.name: _layer_macs(layer) for layer in model.layers}
+    macs = int(sum(per_layer.values()))
+    return {"macs": macs, "flops": 2 * macs,
+            "per_layer": {k: v for k, v in per_layer.items() if v}}
+
+
+def flops_table(backbones=("resnet18", "resnet18_v2", "resnext18", "mobilenet_v1",
+                           "mobilenet_v2", "mobilenet_v3"),
+                widths=(1.0, 0.25), image_size=(48, 144), **model_kw) -> list[dict]:
+    """Parameters and MACs of each backbone (with the plate head) at each width."""
+    rows = []
+    for name in backbones:
+        for width in widths:
+            cfg = ModelConfig(backbone=name, width=width, **model_kw)
+            model = build_model(cfg, image_size=image_size)
+            rows.append({"backbone": name, "width": width, "params": count_params(model),
+                         "mmacs": round(count_flops(model)["macs"] / 1e6, 1),
+                         "feature_map": "x".join(str(d) for d in
+                                                 model.get_layer("pool").input.shape[1:])})
+            del model
+            keras.backend.clear_session()
+    return rows

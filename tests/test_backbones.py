@@ -1,0 +1,115 @@
+"""Every backbone builds at 48x144, carries the weight decay it was asked for, and the
+ResNet keeps the seed's stem and bias-free convolutions."""
+import keras
+import numpy as np
+import pytest
+
+from lpr_lib import backbones
+from lpr_lib.backbones import BACKBONES, get_backbone, make_divisible
+
+
+def build(name, **kw):
+    inputs = keras.Input((48, 144, 3))
+    return keras.Model(inputs, get_backbone(name, inputs, **kw))
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_backbone_builds_at_48x144_width_quarter(name):
+    model = build(name, width=0.25)
+    out = model(np.zeros((2, 48, 144, 3), "float32"), training=False)
+    # 16x down-sampling everywhere: 3x9 columns are left for 7-8 characters
+    assert tuple(out.shape[:3]) == (2, 3, 9)
+    assert out.shape[-1] % 8 == 0
+
+
+@pytest.mark.parametrize("value, expected", [(64 * 0.25, 16), (64 * 0.5, 32), (384 * 0.25, 96),
+                                             (3, 8), (20, 24)])
+def test_make_divisible_rounds_to_multiples_of_8(value, expected):
+    assert make_divisible(value) == expected
+
+
+def test_width_scales_channels():
+    wide, narrow = build("resnet18", width=1.0, stage_widths=(64, 128, 256, 384)), \
+        build("resnet18", width=0.25, stage_widths=(64, 128, 256, 384))
+    assert wide.output.shape[-1] == 384 and narrow.output.shape[-1] == 96
+    assert narrow.count_params() < wide.count_params() / 8
+
+
+def test_resnet18_has_the_seeds_stem_and_no_conv_bias():
+    model = build("resnet18", width=0.5)
+    stem = model.get_layer("stem_conv")
+    assert stem.kernel_size == (3, 3) and stem.strides == (2, 2)
+    pool = model.get_layer("stem_pool")
+    assert isinstance(pool, keras.layers.MaxPooling2D) and pool.strides == (2, 2)
+    assert pool.pool_size == (3, 3)
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert len(convs) == 1 + 16 + 3  # stem, 8 blocks x 2, 3 projection shortcuts
+    assert all(not c.use_bias for c in convs)
+    # 2 basic blocks in each of the 4 stages
+    assert sum(1 for l in model.layers if l.name.endswith("_add")) == 8
+
+
+def test_regularizers_are_where_configured():
+    model = build("resnet18", width=0.25, conv_decay=5e-4, bn_decay=1e-3, bn_decay_type="l1")
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert all(isinstance(c.kernel_regularizer, keras.regularizers.L2) for c in convs)
+    assert all(c.kernel_regularizer.l2 == pytest.approx(5e-4) for c in convs)
+    assert all(isinstance(b.gamma_regularizer, keras.regularizers.L1) for b in bns)
+    assert all(b.beta_regularizer is None for b in bns)
+    # model.losses carries one term per regularized weight, and its value is the formula
+    model(np.zeros((1, 48, 144, 3), "float32"))
+    assert len(model.losses) == len(convs) + len(bns)
+    expected = sum(5e-4 * float(np.sum(c.kernel.numpy() ** 2)) for c in convs) + \
+        sum(1e-3 * float(np.sum(np.abs(b.gamma.numpy()))) for b in bns)
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_bn_l2_and_no_decay():
+    l2 = build("mobilenet_v2", width=0.25, conv_decay=0.0, bn_decay=1e-4, bn_decay_type="l2")
+    bns = [l for l in l2.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert all(isinstance(b.gamma_regularizer, keras.regularizers.L2) for b in bns)
+    assert all(getattr(l, "kernel_regularizer", None) is None for l in l2.layers)
+    assert all(getattr(l, "depthwise_regularizer", None) is None for l in l2.layers)
+    none = build("resnet18", width=0.25, conv_decay=0.0, bn_decay=0.0)
+    assert none.losses == []
+
+
+def test_mobilenets_regularize_depthwise_kernels():
+    model = build("mobilenet_v1", width=0.25, conv_decay=1e-4)
+    dws = [l for l in model.layers if isinstance(l, keras.layers.DepthwiseConv2D)]
+    assert dws and all(isinstance(d.depthwise_regularizer, keras.regularizers.L2) for d in dws)
+
+
+def test_resnext_uses_grouped_convolutions():
+    model = build("resnext18", width=0.5, cardinality=8)
+    grouped = [l for l in model.layers if isinstance(l, keras.layers.Conv2D) and l.groups == 8]
+    assert len(grouped) == 8  # the 3x3 of each of the 8 blocks
+
+
+def test_resnet_v2_is_preactivation():
+    model = build("resnet18_v2", width=0.25)
+    # each block starts with BN + ReLU on its input; the network ends with BN + ReLU
+    assert model.get_layer("stage1_block1_pre_bn") and model.get_layer("post_relu")
+    assert model.layers[-1].name == "post_relu"
+
+
+def test_mobilenet_v3_has_hard_swish_and_squeeze_excite():
+    model = build("mobilenet_v3", width=0.25)
+    acts = {l.get_config()["activation"] for l in model.layers
+            if isinstance(l, keras.layers.Activation)}
+    assert "hard_silu" in acts  # Keras names hard-swish hard_silu
+    assert any(l.name.endswith("_se_mul") for l in model.layers)
+    with pytest.raises(ValueError, match="variant"):
+        build("mobilenet_v3", variant="medium")
+
+
+def test_unknown_backbone_and_decay_type_are_named():
+    with pytest.raises(ValueError, match="resnet50"):
+        build("resnet50")
+    with pytest.raises(ValueError, match="l3"):
+        build("resnet18", bn_decay=1e-3, bn_decay_type="l3")
+
+
+def test_backbones_module_exports():
+    assert set(backbones.__all__) >= {"get_backbone", "resnet18", "mobilenet_v3"}
