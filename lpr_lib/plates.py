@@ -101,12 +101,25 @@ def infer_kind(text: str) -> str:
             "港": "hk_macao", "澳": "hk_macao"}.get(last, "blue")
 
 
-def validate(text: str) -> str:
+def validate(text: str, kind: str | None = None) -> str:
     """Check that ``text`` can be a Chinese plate; return it unchanged.
 
     Raises :class:`PlateError` naming the problem (unknown character, wrong length,
-    a character in a position where plates never have it).
+    a character in a position where plates never have it). With ``kind`` (a key of
+    :data:`KINDS`) the text must also follow that kind's rule, e.g. a ``"police"``
+    plate must end in 警 and a ``"green_small"`` one have D/F third.
     """
+    _validate(text)
+    if kind is not None:
+        if kind not in KINDS:
+            raise PlateError(f"unknown plate kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        rule = _KIND_RULES[kind]
+        if not rule[0].fullmatch(text):
+            raise PlateError(f"{text!r} is not a {kind} plate: {rule[1]}")
+    return text
+
+
+def _validate(text: str) -> str:
     if not isinstance(text, str):
         raise PlateError(f"plate text must be a string, got {type(text).__name__}")
     unknown = [c for c in text if c not in CHAR_TO_INDEX]
@@ -152,13 +165,96 @@ def validate(text: str) -> str:
     return text
 
 
-def is_valid(text: str) -> bool:
-    """True when :func:`validate` accepts ``text``."""
+def is_valid(text: str, kind: str | None = None) -> bool:
+    """True when :func:`validate` accepts ``text`` (as a ``kind`` plate, if given)."""
     try:
-        validate(text)
+        validate(text, kind)
     except PlateError:
         return False
     return True
+
+
+_P = "[" + "".join(PROVINCES) + "]"
+_L = "[" + "".join(LETTERS) + "]"
+_A = "[" + "".join(LETTERS + DIGITS) + "]"
+_D = "[0-9]"
+#: Per kind: the regular expression a text must match, and the rule in words.
+_KIND_RULES: dict[str, tuple[re.Pattern, str]] = {
+    k: (re.compile(rx), words) for k, (rx, words) in {
+        "blue": (f"{_P}{_L}{_A}{{5}}", "province, letter, 5 letters/digits"),
+        "yellow": (f"{_P}{_L}{_A}{{5}}", "province, letter, 5 letters/digits"),
+        "yellow_double": (f"{_P}{_L}{_A}{{5}}", "province, letter, 5 letters/digits"),
+        "green_small": (f"{_P}{_L}[DF]{_A}{_D}{{4}}",
+                        "province, letter, D/F, a letter or digit, 4 digits"),
+        "green_large": (f"{_P}{_L}{_D}{{5}}[DF]", "province, letter, 5 digits, D/F"),
+        "police": (f"{_P}{_L}{_A}{{4}}警", "province, letter, 4 letters/digits, 警"),
+        "hk_macao": (f"粤Z{_A}{{4}}[港澳]", "粤Z, 4 letters/digits, 港 or 澳"),
+        "learner": (f"{_P}{_L}{_A}{{4}}学", "province, letter, 4 letters/digits, 学"),
+        "trailer": (f"{_P}{_L}{_A}{{4}}挂", "province, letter, 4 letters/digits, 挂"),
+        "embassy": (f"使{_D}{{6}}", "使 and 6 digits"),
+        "consulate": (f"{_P}{_L}{_A}{{4}}领", "province, letter, 4 letters/digits, 领"),
+    }.items()
+}
+
+
+def rows(text: str, kind: str) -> tuple[str, ...]:
+    """The text of each printed row: one row, or (province+letter, the rest) on
+    double-row plates. The label is always the row-major reading, top row first."""
+    if KINDS[kind].rows == 2:
+        return text[:2], text[2:]
+    return (text,)
+
+
+def _pick(rng: np.random.Generator, items, weights=None):
+    if weights is None:
+        return items[int(rng.integers(len(items)))]
+    return items[int(rng.choice(len(items), p=weights))]
+
+
+def _serial(rng: np.random.Generator, n: int, letter_p: float = 0.3, max_letters: int = 2) -> str:
+    """``n`` letters/digits as plate serials have them: mostly digits, at most
+    ``max_letters`` letters."""
+    out = []
+    letters = 0
+    for _ in range(n):
+        if letters < max_letters and rng.random() < letter_p:
+            out.append(_pick(rng, LETTERS))
+            letters += 1
+        else:
+            out.append(_pick(rng, DIGITS))
+    return "".join(out)
+
+
+#: Weights of the city letter (second character): 'A' (the capital) is the commonest.
+CITY_LETTER_WEIGHTS = np.array([6.0 if c == "A" else 3.0 if c in "BCDE" else 1.5 if c in "FGHJK"
+                                else 0.7 for c in LETTERS])
+CITY_LETTER_WEIGHTS /= CITY_LETTER_WEIGHTS.sum()
+
+
+def sample_text(kind: str, rng: np.random.Generator, province_p=None) -> str:
+    """Draw a random valid text for a plate ``kind``.
+
+    ``province_p``: probabilities over :data:`PROVINCES` (``None`` = uniform).
+    The city letter leans towards A, as in traffic; serials are mostly digits.
+    """
+    if kind not in KINDS:
+        raise PlateError(f"unknown plate kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    if kind == "embassy":
+        return "使" + "".join(_pick(rng, DIGITS) for _ in range(6))
+    if kind == "hk_macao":
+        return "粤Z" + _serial(rng, 4) + _pick(rng, ("港", "澳"))
+    head = _pick(rng, PROVINCES, province_p) + _pick(rng, LETTERS, CITY_LETTER_WEIGHTS)
+    if kind in ("blue", "yellow", "yellow_double"):
+        text = head + _serial(rng, 5)
+    elif kind == "green_small":
+        second = _pick(rng, LETTERS) if rng.random() < 0.3 else _pick(rng, DIGITS)
+        text = head + _pick(rng, ("D", "F")) + second + _serial(rng, 4, letter_p=0.0)
+    elif kind == "green_large":
+        text = head + _serial(rng, 5, letter_p=0.0) + _pick(rng, ("D", "F"))
+    else:
+        suffix = {"police": "警", "learner": "学", "trailer": "挂", "consulate": "领"}[kind]
+        text = head + _serial(rng, 4, letter_p=0.15) + suffix
+    return validate(text, kind)
 
 
 def text_to_labels(text: str, check: bool = True) -> np.ndarray:

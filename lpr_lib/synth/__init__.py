@@ -1,0 +1,14 @@
+"""Synthetic Chinese licence plates: GA 36 layouts, an OFL font subset, degradations.
+
+>>> from lpr_lib.synth import PlateGenerator, SynthConfig, generate
+>>> image, text = PlateGenerator(SynthConfig(), seed=0).sample()
+>>> generate(1000, "data/synth", seed=1)            # images + labels.txt
+"""
+from lpr_lib.synth.config import (DEFAULT_KIND_MIX, TRAFFIC_PROVINCE_WEIGHTS, Degradation,
+                                  SynthConfig, default_degradations, no_degradations)
+from lpr_lib.synth.generator import LABEL_FILE, META_FILE, PlateGenerator, Sample, generate
+from lpr_lib.synth.render import FONT_PATH, render_plate
+
+__all__ = ["SynthConfig", "Degradation", "PlateGenerator", "Sample", "generate",
+           "default_degradations", "no_degradations", "render_plate", "DEFAULT_KIND_MIX",
+           "TRAFFIC_PROVINCE_WEIGHTS", "FONT_PATH", "LABEL_FILE", "META_FILE"]
