@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("data", nargs="+", help="dataset(s): label file, folder, CCPD folder, TFRecord")
         c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p["stats"].add_argument("--plot", default=None, help="write a class-frequency plot here")
+    p["check"].add_argument("--strict", action="store_true",
+                            help="exit 1 on warnings too (duplicates, unlisted images)")
 
     t = p["train"]
     t.add_argument("config", nargs="?", default=None, help="experiment YAML (default: the book's)")

@@ -1,0 +1,473 @@
+"""Readers and writers for the plate formats the field uses, and the split by plate text.
+
+Every reader yields :class:`Sample` objects (and, for the checker, :class:`Problem` records), so
+that a dataset in any format becomes one list that the pipeline, the checker and the statistics
+share. NumPy, Pillow and OpenCV only: TensorFlow is needed for TFRecord files alone.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from lpr_lib.plates import (ABSENT, CHAR_TO_INDEX, MAX_LEN, PlateError, labels_to_text,
+                            text_from_filename, text_to_labels, validate)
+from lpr_lib.repro import DEFAULT_SEED
+
+#: Image files the pipeline decodes with ``tf.io`` (the checker flags anything else).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
+#: Size (H, W) a CCPD plate is warped to: the model's input, the 3:1 aspect of a one-row plate.
+CCPD_WARP_SIZE = (48, 144)
+
+# CCPD's own lists (README of github.com/detectRecog/CCPD), reproduced exactly. The last entry of
+# each, the letter "O", is CCPD's mark for "no character": Chinese plates never use O.
+CCPD_PROVINCES = ("皖", "沪", "津", "渝", "冀", "晋", "蒙", "辽", "吉", "黑", "苏", "浙", "京", "闽",
+                  "赣", "鲁", "豫", "鄂", "湘", "粤", "桂", "琼", "川", "贵", "云", "藏", "陕", "甘",
+                  "青", "宁", "新", "警", "学", "O")
+CCPD_ALPHABETS = ("A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R",
+                  "S", "T", "U", "V", "W", "X", "Y", "Z", "O")
+CCPD_ADS = ("A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R", "S",
+            "T", "U", "V", "W", "X", "Y", "Z", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "O")
+CCPD_NO_CHARACTER = "O"
+
+#: Problem kinds; those in ``ERRORS`` make a dataset unusable, the rest are warnings.
+ERRORS = frozenset({"missing-file", "bad-line", "unknown-character", "wrong-length",
+                    "invalid-plate", "unreadable-image", "duplicate-entry", "conflicting-labels",
+                    "bad-ccpd-name", "empty"})
+
+
+class DataError(ValueError):
+    """A dataset that cannot be read as it is; the message names the file (and line)."""
+
+    def __init__(self, problem: "Problem"):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset: what, where (file and 1-based line), and why."""
+
+    kind: str
+    file: str
+    message: str
+    line: int | None = None
+
+    @property
+    def severity(self) -> str:
+        return "error" if self.kind in ERRORS else "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.kind}: {self.message}"
+
+
+@dataclass(eq=False)
+class Sample:
+    """One plate image and its label.
+
+    ``path`` is the image file (``None`` for images held in memory); ``format`` says which
+    reader made the sample (``labelfile``, ``tsv``, ``filename``, ``ccpd``, ``tfrecord``,
+    ``synthetic``); ``source`` is where the plate comes from when the dataset says so (the
+    ``source`` column of ``labels.tsv``), else the format. CCPD samples carry the plate's
+    ``box`` (x1, y1, x2, y2) and ``corners`` (4 x 2, clockwise from bottom-right) in the scene.
+    """
+
+    path: Path | None
+    text: str
+    labels: np.ndarray
+    format: str
+    source: str = ""
+    where: str = ""  # the label's origin for messages, e.g. "labels.txt:12"
+    box: tuple[int, int, int, int] | None = None
+    corners: np.ndarray | None = None
+    data: bytes | None = field(default=None, repr=False)  # encoded image (TFRecord)
+    image: np.ndarray | None = field(default=None, repr=False)  # decoded uint8 RGB
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels, dtype=np.int32)
+        if not self.source:
+            self.source = self.format
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path is not None else self.where or self.text
+
+
+# --------------------------------------------------------------------------- labels and problems
+
+def label_problem(text: str, check: bool = True) -> tuple[str, str] | None:
+    """Classify what is wrong with a plate text: ``(kind, message)``, or ``None`` when it is fine.
+
+    With ``check=False`` only the alphabet and the length (1..8) are required; with
+    ``check=True`` the text must also be a plate by the GA 36 rules (:func:`plates.validate`).
+    """
+    unknown = "".join(dict.fromkeys(c for c in text if c not in CHAR_TO_INDEX))
+    if unknown:
+        hint = " (plates never use I or O)" if set(unknown) & set("IO") else ""
+        return "unknown-character", f"{text!r} has character(s) {unknown!r} outside the alphabet{hint}"
+    allowed = (7, 8) if check else range(1, MAX_LEN + 1)
+    if len(text) not in allowed:
+        return "wrong-length", f"{text!r} has {len(text)} characters, a plate has 7 or 8"
+    if check:
+        try:
+            validate(text)
+        except PlateError as err:
+            return "invalid-plate", str(err)
+    return None
+
+
+def _sample_or_problem(text, check, file, line, **kw) -> Sample | Problem:
+    bad = label_problem(text, check)
+    if bad:
+        return Problem(bad[0], str(file) if line else str(kw.get("path") or file), bad[1], line)
+    return Sample(text=text, labels=text_to_labels(text, check=False), **kw)
+
+
+# --------------------------------------------------------------------------- format detection
+
+def _is_image(p: Path) -> bool:
+    return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if _is_image(p))
+
+
+def detect_format(source) -> str:
+    """Name the format of a dataset path: ``labelfile``, ``tsv``, ``filename``, ``ccpd`` or
+    ``tfrecord``. Raises :class:`FileNotFoundError` naming a path that does not exist."""
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_file():
+        if path.suffix.lower() in TFRECORD_SUFFIXES:
+            return "tfrecord"
+        return "tsv" if path.suffix.lower() == ".tsv" else "labelfile"
+    if (path / "labels.tsv").is_file():
+        return "tsv"
+    if (path / "labels.txt").is_file():
+        return "labelfile"
+    if any(p.suffix.lower() in TFRECORD_SUFFIXES for p in path.iterdir()):
+        return "tfrecord"
+    images = _images_in(path)
+    if images and sum(_looks_like_ccpd(p.name) for p in images[:50]) > min(len(images), 50) / 2:
+        return "ccpd"
+    return "filename"
+
+
+# --------------------------------------------------------------------------- the seed's label file
+
+_LINE_RE = re.compile(r"^(?P<name>.+?)(?P<idx>(?:\s+-?\d+)+)\s*$")
+
+
+def _label_file_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
+    """``image_name idx idx ...`` per line; names relative to the label file's folder."""
+    folder = path.parent
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        yield Problem("bad-line", str(path), f"not UTF-8 text ({err})")
+        return
+    for n, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _LINE_RE.match(line)
+        if not m:
+            yield Problem("bad-line", str(path), f"expected 'image_name idx idx ...', got {line!r}", n)
+            continue
+        idx = [int(t) for t in m["idx"].split()]
+        if len(idx) > MAX_LEN:
+            yield Problem("wrong-length", str(path), f"{len(idx)} indices, at most {MAX_LEN}", n)
+            continue
+        try:
+            text = labels_to_text(idx + [ABSENT] * (MAX_LEN - len(idx)))
+        except PlateError as err:
+            yield Problem("unknown-character", str(path), str(err), n)
+            continue
+        image = folder / m["name"]
+        if check and not image.is_file():
+            yield Problem("missing-file", str(path), f"image {m['name']!r} not found in {folder}", n)
+            continue
+        yield _sample_or_problem(text, check, path, n, path=image, format="labelfile",
+                                 where=f"{path}:{n}")
+
+
+def write_label_file(samples: Iterable[Sample], path) -> Path:
+    """Write samples in the seed's format (``name idx idx ...``, eight indices, -1 for absent).
+
+    Image paths are written relative to the label file's folder where possible.
+    """
+    path = Path(path)
+    lines = []
+    for s in samples:
+        if s.path is None:
+            raise ValueError(f"sample {s.text!r} has no image file to name in {path}")
+        try:
+            name = s.path.resolve().relative_to(path.parent.resolve()).as_posix()
+        except ValueError:
+            name = str(s.path.resolve())
+        lines.append(" ".join([name, *map(str, np.asarray(s.labels).tolist())]))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_label_file(path, check: bool = True) -> list[Sample]:
+    """Read the seed's label file (see :func:`load_samples`)."""
+    return _collect(_label_file_entries(Path(path), check))
+
+
+# --------------------------------------------------------------------------- labels.tsv, plate names
+
+def _tsv_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
+    folder = path.parent
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        header = next(reader, None)
+        if not header or "file" not in header or "plate" not in header:
+            yield Problem("bad-line", str(path), f"header must name 'file' and 'plate' columns, "
+                          f"got {header!r}", 1)
+            return
+        col = {name: i for i, name in enumerate(header)}
+        for n, row in enumerate(reader, 2):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < len(header):
+                yield Problem("bad-line", str(path), f"{len(row)} columns, expected {len(header)}", n)
+                continue
+            name, text = row[col["file"]].strip(), row[col["plate"]].strip()
+            image = folder / name
+            if check and not image.is_file():
+                yield Problem("missing-file", str(path), f"image {name!r} not found in {folder}", n)
+                continue
+            source = row[col["source"]].strip() if "source" in col else ""
+            yield _sample_or_problem(text, check, path, n, path=image, format="tsv", source=source,
+                                     where=f"{path}:{n}")
+
+
+def _filename_entries(folder: Path, check: bool) -> Iterator[Sample | Problem]:
+    images = _images_in(folder)
+    if not images:
+        yield Problem("empty", str(folder), f"no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+    for image in images:
+        try:
+            text = text_from_filename(image.name)
+        except PlateError as err:
+            yield Problem("bad-line", str(image), str(err))
+            continue
+        yield _sample_or_problem(text, check, image, None, path=image, format="filename",
+                                 where=image.name)
+
+
+# --------------------------------------------------------------------------- CCPD
+
+def _looks_like_ccpd(name: str) -> bool:
+    return len(Path(name).stem.split("-")) == 7 and "&" in name
+
+
+def _pairs(text: str, what: str, n: int, name: str) -> list[tuple[int, int]]:
+    try:
+        pts = [tuple(int(v) for v in p.split("&")) for p in text.split("_")]
+    except ValueError:
+        pts = []
+    if len(pts) != n or any(len(p) != 2 for p in pts):
+        raise PlateError(f"{name}: the {what} field {text!r} is not {n} x&y pairs joined by '_'")
+    return pts
+
+
+def parse_ccpd_name(name: str) -> dict:
+    """Parse a CCPD file name into its fields.
+
+    ``<area>-<tilt>-<x1&y1_x2&y2>-<4 corners x&y, clockwise from bottom-right>-<indices>-
+    <brightness>-<blur>.jpg``. The first index is into :data:`CCPD_PROVINCES`, the second into
+    :data:`CCPD_ALPHABETS`, the rest into :data:`CCPD_ADS` (7 indices; 8 for CCPD's green plates).
+    Returns ``text``, ``box``, ``corners`` (4 x 2 float32), ``tilt``, ``area``, ``brightness``
+    and ``blur``. Raises :class:`PlateError` naming the file and the field that is wrong, and for
+    indices that map to CCPD's "no character" mark ``O``, which no plate of ours can hold.
+    """
+    base = Path(name).name
+    fields = Path(base).stem.split("-")
+    if len(fields) != 7:
+        raise PlateError(f"{base}: a CCPD name has 7 fields separated by '-', found {len(fields)}")
+    area, tilt, box, corners, idx, bright, blur = fields
+    (x1, y1), (x2, y2) = _pairs(box, "box", 2, base)
+    pts = _pairs(corners, "corners", 4, base)
+    try:
+        indices = [int(v) for v in idx.split("_")]
+        tilt_hv = tuple(int(v) for v in tilt.split("_"))
+    except ValueError:
+        raise PlateError(f"{base}: the indices {idx!r} or tilt {tilt!r} are not integers") from None
+    if len(indices) not in (7, 8):
+        raise PlateError(f"{base}: {len(indices)} character indices, CCPD has 7 (8 for green plates)")
+    lists = [CCPD_PROVINCES, CCPD_ALPHABETS] + [CCPD_ADS] * (len(indices) - 2)
+    chars = []
+    for pos, (i, table) in enumerate(zip(indices, lists)):
+        if not 0 <= i < len(table):
+            raise PlateError(f"{base}: index {i} at position {pos} is outside CCPD's list "
+                             f"of {len(table)}")
+        if table[i] == CCPD_NO_CHARACTER:
+            raise PlateError(f"{base}: index {i} at position {pos} is CCPD's 'no character' mark "
+                             "'O'; the plate cannot be mapped to our alphabet")
+        chars.append(table[i])
+    return {"text": "".join(chars), "box": (x1, y1, x2, y2),
+            "corners": np.asarray(pts, dtype=np.float32), "indices": indices,
+            "area": area, "tilt": tilt_hv, "brightness": int(bright) if bright.isdigit() else None,
+            "blur": int(blur) if blur.isdigit() else None}
+
+
+def _ccpd_entries(folder: Path, check: bool) -> Iterator[Sample | Problem]:
+    images = _images_in(folder)
+    if not images:
+        yield Problem("empty", str(folder), "no CCPD images in the folder")
+    for image in images:
+        try:
+            info = parse_ccpd_name(image.name)
+        except PlateError as err:
+            yield Problem("bad-ccpd-name", str(image), str(err).split(": ", 1)[-1])
+            continue
+        yield _sample_or_problem(info["text"], check, image, None, path=image, format="ccpd",
+                                 source="ccpd", where=image.name, box=info["box"],
+                                 corners=info["corners"])
+
+
+def warp_plate(scene: np.ndarray, corners: np.ndarray, size=CCPD_WARP_SIZE) -> np.ndarray:
+    """Perspective-warp the quadrilateral ``corners`` (clockwise from bottom-right, as CCPD
+    gives them) out of ``scene`` into an upright ``size`` = (H, W) plate."""
+    import cv2
+
+    h, w = size
+    dst = np.float32([[w - 1, h - 1], [0, h - 1], [0, 0], [w - 1, 0]])
+    matrix = cv2.getPerspectiveTransform(np.asarray(corners, np.float32), dst)
+    return cv2.warpPerspective(scene, matrix, (w, h), flags=cv2.INTER_AREA,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+# --------------------------------------------------------------------------- images
+
+def _decode_bytes(data: bytes, what: str) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as err:  # PIL raises many types for bad files
+        raise DataError(Problem("unreadable-image", what, f"cannot decode the image ({err})")) from None
+
+
+def read_image(sample: Sample, size=None) -> np.ndarray:
+    """The sample's image as uint8 RGB (H, W, 3).
+
+    CCPD samples are perspective-warped out of their scene to ``size`` (default
+    :data:`CCPD_WARP_SIZE`); other images are returned at their own size unless ``size`` is
+    given. Raises :class:`DataError` naming the file when it is missing or cannot be decoded.
+    """
+    if sample.image is not None:
+        image = np.asarray(sample.image, dtype=np.uint8)
+    elif sample.data is not None:
+        image = _decode_bytes(sample.data, sample.where or sample.text)
+    else:
+        if sample.path is None or not Path(sample.path).is_file():
+            raise DataError(Problem("missing-file", str(sample.path), "image file not found"))
+        image = _decode_bytes(Path(sample.path).read_bytes(), str(sample.path))
+    if sample.format == "ccpd" and sample.corners is not None:
+        return warp_plate(image, sample.corners, size or CCPD_WARP_SIZE)
+    if size is not None and image.shape[:2] != tuple(size):
+        import cv2
+
+        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    return image
+
+
+# --------------------------------------------------------------------------- loading
+
+def iter_entries(source, check: bool = True) -> Iterator[Sample | Problem]:
+    """Every sample (and every problem found while parsing) of a dataset path, in file order."""
+    path = Path(source)
+    fmt = detect_format(path)
+    if fmt == "labelfile":
+        yield from _label_file_entries(path / "labels.txt" if path.is_dir() else path, check)
+    elif fmt == "tsv":
+        yield from _tsv_entries(path / "labels.tsv" if path.is_dir() else path, check)
+    elif fmt == "ccpd":
+        yield from _ccpd_entries(path, check)
+    elif fmt == "filename":
+        yield from _filename_entries(path, check)
+    else:
+        from lpr_lib.data.pipeline import tfrecord_entries
+
+        yield from tfrecord_entries(path, check)
+
+
+def _collect(entries: Iterable[Sample | Problem]) -> list[Sample]:
+    samples, seen = [], {}
+    for e in entries:
+        if isinstance(e, Problem):
+            if e.severity == "error":
+                raise DataError(e)
+            continue
+        if e.path is not None and e.format != "ccpd":
+            key = Path(e.path).resolve()
+            if key in seen:
+                raise DataError(Problem("duplicate-entry", e.where, f"{e.path.name} is listed "
+                                        f"twice (first at {seen[key]})"))
+            seen[key] = e.where
+        samples.append(e)
+    return samples
+
+
+def load_samples(source, check: bool = True) -> list[Sample]:
+    """Load a dataset, or several (a list of paths or samples), into a list of :class:`Sample`.
+
+    ``source`` is a seed label file (or a folder with ``labels.txt``), a ``labels.tsv`` file (or
+    its folder), a folder of crops named by plate text, a CCPD folder, or a TFRecord file.
+    With ``check=True`` every listed image must exist and every label must be a valid plate
+    (GA 36 rules); the first problem raises :class:`DataError` (a ``ValueError``) naming the
+    file and line. ``check=False`` accepts any text in the alphabet of length 1..8 and does
+    not look for the image files (for deliberately noisy data; use ``lpr check`` to see
+    everything that is wrong at once). A missing path raises :class:`FileNotFoundError`.
+    """
+    if isinstance(source, Sample):
+        return [source]
+    if isinstance(source, (list, tuple)):
+        out = []
+        for item in source:
+            out.extend(load_samples(item, check) if not isinstance(item, Sample) else [item])
+        return out
+    return _collect(iter_entries(source, check))
+
+
+# --------------------------------------------------------------------------- split
+
+def split_by_plate(samples: list[Sample], val_fraction: float = 0.1,
+                   seed: int = DEFAULT_SEED) -> tuple[list[Sample], list[Sample]]:
+    """Split into (train, val) so that all crops of one plate text land on the same side.
+
+    Whole plate texts are drawn in a seeded random order until the validation side holds
+    at least ``val_fraction`` of the samples; both sides keep the input order. A split by file
+    would put near-identical crops of one plate on both sides and flatter the validation score.
+    """
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    groups: dict[str, int] = {}
+    for s in samples:
+        groups[s.text] = groups.get(s.text, 0) + 1
+    order = np.random.default_rng(seed).permutation(sorted(groups))
+    target, taken, val_texts = val_fraction * len(samples), 0, set()
+    for text in order:
+        if taken >= target:
+            break
+        val_texts.add(str(text))
+        taken += groups[str(text)]
+    train = [s for s in samples if s.text not in val_texts]
+    val = [s for s in samples if s.text in val_texts]
+    return train, val
