@@ -168,9 +168,10 @@ class GHMC(keras.losses.Loss):
     (label-wise needs ``num_heads``, 8 by default) and updated in place on every call,
     so it persists across steps of ``model.fit`` (graph mode, with or without XLA
     ``jit_compile``). It is not saved with the model: a loaded model starts from
-    zero counts, as mmdetection does. Under a ``tf.distribute`` strategy each
-    replica would update it from its own slice of the batch: construct the loss
-    inside ``strategy.scope()`` and prefer a single device for GHM runs.
+    zero counts, as mmdetection does. Under ``tf.distribute.MirroredStrategy`` (checked
+    with two logical CPUs) each replica computes counts and weights from its own slice
+    of the batch; built inside ``strategy.scope()`` the variable is mirrored and the
+    replicas' updates are averaged (``aggregation="mean"``).
     Call :meth:`reset_state` to start the histogram again.
     """
 
@@ -196,7 +197,7 @@ class GHMC(keras.losses.Loss):
         # inside tf.function would be re-created or rejected on a retrace.
         shape = (self.bins,) if mode == "global" else (self.num_heads, self.bins)
         self.acc = keras.Variable(np.zeros(shape, np.float32), trainable=False,
-                                  dtype="float32", name=f"{name}_acc")
+                                  dtype="float32", aggregation="mean", name=f"{name}_acc")
 
     def reset_state(self):
         """Forget the histogram (all moving-average counts back to zero)."""

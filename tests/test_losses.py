@@ -380,3 +380,35 @@ def test_get_loss_names():
     assert tuple(get_loss("ghm_labelwise").acc.shape) == (H, 30)
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss("hinge")
+
+
+def test_two_output_model_fits_saves_and_loads(tmp_path, name="ghm_labelwise"):
+    """The contract with the model: a "chars" output (batch, 8, C) trained with our loss
+    and a "length" output trained with Keras' SCCE; the compiled model saves and loads."""
+    from lpr_lib.metrics import PlateAccuracy
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6,))
+    chars = keras.layers.Softmax(name="chars")(keras.layers.Reshape((H, C))(
+        keras.layers.Dense(H * C)(inp)))
+    length = keras.layers.Dense(2, activation="softmax", name="length")(inp)
+    model = keras.Model(inp, {"chars": chars, "length": length})
+    loss = get_loss(name)
+    model.compile(optimizer="adam", loss={"chars": loss, "length": "sparse_categorical_crossentropy"},
+                  metrics={"chars": [PlateAccuracy()]})
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 6)).astype(np.float32)
+    labels, _, _ = make_batch(1, batch=32, absent_rows=range(0, 32, 2))
+    y = {"chars": labels, "length": (labels[:, 7] >= 0).astype(np.int32)}
+    hist = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+    assert "chars_plate_acc" in hist and np.isfinite(hist["loss"]).all()
+    if name.startswith("ghm"):
+        assert np.count_nonzero(loss.acc.numpy()) > 0
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    restored = loaded.loss["chars"]
+    assert type(restored) is GHMC and restored.get_config() == loss.get_config()
+    out = loaded.evaluate(x, y, verbose=0, return_dict=True)
+    assert np.isfinite(out["loss"])
+    np.testing.assert_allclose(loaded.predict(x[:2], verbose=0)["chars"],
+                               model.predict(x[:2], verbose=0)["chars"], rtol=1e-6)
