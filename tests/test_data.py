@@ -450,7 +450,7 @@ def test_class_statistics_counts_by_hand():
     assert st[st.position == 7]["count"].sum() == 1  # only the 8-character plate
     prov = data.province_counts(samples)
     assert prov.index[0] == "皖" and prov["皖"] == 2 and (prov == 0).sum() == 28
-    s = data.stats.summary(samples)
+    s = data.summary(samples)
     assert s["lengths"] == {7: 3, 8: 1} and s["provinces_seen"] == 3
     assert s["positions"][0]["max_over_min"] == 2.0
 

@@ -13,7 +13,7 @@ Four formats load into one list of :class:`Sample` and from there into one
 Submodules: :mod:`~lpr_lib.data.formats` (readers, writers, the split by plate text),
 :mod:`~lpr_lib.data.pipeline` (preprocessing, augmentation, ``tf.data``),
 :mod:`~lpr_lib.data.check` (``lpr check``), :mod:`~lpr_lib.data.stats` (``lpr stats``) and
-:mod:`~lpr_lib.data.bench` (the pipeline benchmark). TensorFlow is imported only when a
+:mod:`~lpr_lib.data.bench` (the pipeline benchmark) and :mod:`~lpr_lib.data.viz` (figures). TensorFlow is imported only when a
 pipeline function is first used, so that ``lpr check`` answers quickly.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import importlib
 from lpr_lib.data.formats import (  # noqa: F401
     CCPD_ADS, CCPD_ALPHABETS, CCPD_PROVINCES, IMAGE_SUFFIXES, TFRECORD_SUFFIXES, DataError,
     Sample, detect_format, load_samples, parse_ccpd_name, read_image, read_label_file,
-    split_by_plate, write_label_file,
+    split_by_plate, warp_plate, write_label_file,
 )
 
 _LAZY = {
@@ -32,12 +32,13 @@ _LAZY = {
     "write_tfrecord": "pipeline", "read_tfrecord": "pipeline",
     "check_dataset": "check", "CheckReport": "check", "Problem": "check", "cli_check": "check",
     "class_statistics": "stats", "plot_class_statistics": "stats", "cli_stats": "stats",
-    "province_counts": "stats",
+    "province_counts": "stats", "summary": "stats",
     "benchmark_pipeline": "bench",
 }
+_SUBMODULES = ("formats", "pipeline", "check", "stats", "bench", "viz")
 
 __all__ = ["Sample", "DataError", "load_samples", "read_image", "split_by_plate",
-           "parse_ccpd_name", "detect_format", "read_label_file", "write_label_file",
+           "parse_ccpd_name", "detect_format", "read_label_file", "write_label_file", "warp_plate",
            *_LAZY]
 
 
@@ -47,8 +48,10 @@ def __getattr__(name):
         value = getattr(module, name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"lpr_lib.data.{name}")
     raise AttributeError(f"module 'lpr_lib.data' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
