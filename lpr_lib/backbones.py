@@ -39,11 +39,48 @@ def make_divisible(channels: float, divisor: int = 8, min_value: int | None = No
     return out
 
 
+@keras.saving.register_keras_serializable(package="lpr")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel.
+
+    Keras 3 normalises with separate ops (``tf.nn.moments``, then a multiply-add), about
+    six passes over the activations forward and more backward; tf.keras 2 used the
+    single ``FusedBatchNormV3`` kernel on 4-D inputs. This layer brings it back (same
+    weights, same ``get_config``; a model saved with it loads as this class). The moving
+    variance is updated with the batch's *unbiased* variance, as tf.keras 2 did (Keras 3
+    uses the biased one: a factor ``n / (n - 1)``, n = batch x height x width).
+    Falls back to the parent for masks, renorm, or an axis other than the last.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        import tensorflow as tf
+
+        if (mask is not None or self.renorm or self.synchronized or len(inputs.shape) != 4
+                or self.axis not in (-1, 3) or not (self.scale and self.center)
+                or inputs.dtype != tf.float32):
+            return super().call(inputs, training=training, mask=mask)
+        if training and self.trainable:
+            y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=self.gamma, offset=self.beta,
+                mean=tf.zeros([0], tf.float32), variance=tf.zeros([0], tf.float32),
+                epsilon=self.epsilon, is_training=True, data_format="NHWC")
+            self.moving_mean.assign(self.moving_mean * self.momentum
+                                    + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum
+                                        + variance * (1.0 - self.momentum))
+            return y
+        y, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=self.gamma, offset=self.beta, mean=self.moving_mean,
+            variance=self.moving_variance, epsilon=self.epsilon, is_training=False,
+            data_format="NHWC")
+        return y
+
+
 class _Factory:
     """Builds the layers of one backbone with its regularizers and a unique name per layer."""
 
     def __init__(self, conv_decay: float, bn_decay: float, bn_decay_type: str,
-                 bn_momentum: float = 0.99):
+                 bn_momentum: float = 0.99, fused_bn: bool = False):
         if bn_decay_type not in ("l1", "l2"):
             raise ValueError(f"bn_decay_type must be 'l1' or 'l2', not {bn_decay_type!r}")
         self.kernel_reg = keras.regularizers.L2(conv_decay) if conv_decay else None
@@ -53,6 +90,7 @@ class _Factory:
         else:
             self.gamma_reg = None
         self.bn_momentum = bn_momentum
+        self.bn_class = FusedBatchNormalization if fused_bn else layers.BatchNormalization
 
     def conv(self, x, filters, kernel=3, strides=1, groups=1, name=None, use_bias=False):
         return layers.Conv2D(filters, kernel, strides=strides, padding="same", groups=groups,
@@ -66,7 +104,7 @@ class _Factory:
                                       name=name)(x)
 
     def bn(self, x, name, zero_gamma=False):
-        return layers.BatchNormalization(
+        return self.bn_class(
             momentum=self.bn_momentum, epsilon=1e-3, gamma_regularizer=self.gamma_reg,
             gamma_initializer="zeros" if zero_gamma else "ones", name=name)(x)
 
@@ -98,7 +136,7 @@ def resnet18(inputs, width: float = 1.0, stage_widths: Sequence[int] = (64, 128,
              strides: Sequence = (1, 2, 2, 1), blocks: Sequence[int] = (2, 2, 2, 2),
              conv_decay: float = 5e-4, bn_decay: float = 0.0, bn_decay_type: str = "l2",
              preact: bool = False, cardinality: int = 1, bottleneck_width: int | None = None,
-             zero_gamma: bool = False):
+             zero_gamma: bool = False, fused_bn: bool = False):
     """ResNet-18: the seed's stem then four stages of two basic blocks.
 
     ``stage_widths`` (scaled by ``width``): the seed's final model used
@@ -110,7 +148,7 @@ def resnet18(inputs, width: float = 1.0, stage_widths: Sequence[int] = (64, 128,
     ``cardinality * bottleneck_width``, doubling per stage, when that is given).
     ``zero_gamma`` starts each residual branch's last BN at zero (Goyal et al. 2017).
     """
-    f = _Factory(conv_decay, bn_decay, bn_decay_type)
+    f = _Factory(conv_decay, bn_decay, bn_decay_type, fused_bn=fused_bn)
     x = _stem(f, inputs, width)
     for s, (w, n, stride) in enumerate(zip(stage_widths, blocks, strides)):
         filters = make_divisible(w * width)
@@ -190,14 +228,15 @@ def resnext18(inputs, cardinality: int = 8, bottleneck_width: int | None = None,
 
 
 def mobilenet_v1(inputs, width: float = 1.0, conv_decay: float = 5e-4, bn_decay: float = 0.0,
-                 bn_decay_type: str = "l2", strides: Sequence = (2, 2, 2, 1), **_):
+                 bn_decay_type: str = "l2", strides: Sequence = (2, 2, 2, 1), fused_bn: bool = False,
+                 **_):
     """MobileNet v1 (Howard et al. 2017): depthwise-separable convolutions.
 
     A 3x3 stride-2 stem, then separable blocks of widths 64, 128, 128, 256, 256, 512 (x6),
     1024; ``strides`` are those of the first 128-, 256-, 512- and the 1024-wide block.
     ImageNet's version is 32x down; the defaults give 16x (48x144 -> 3x9).
     """
-    f = _Factory(conv_decay, bn_decay, bn_decay_type)
+    f = _Factory(conv_decay, bn_decay, bn_decay_type, fused_bn=fused_bn)
     x = f.conv_bn(inputs, make_divisible(32 * width), 3, 2, name="stem", act="relu6")
     # (filters, stride) of each separable block; the stride list chooses the down-sampling
     plan = [(64, 1), (128, strides[0]), (128, 1), (256, strides[1]), (256, 1),
@@ -237,13 +276,14 @@ def _squeeze_excite(f, x, name, ratio=0.25):
 
 
 def mobilenet_v2(inputs, width: float = 1.0, conv_decay: float = 5e-4, bn_decay: float = 0.0,
-                 bn_decay_type: str = "l2", strides: Sequence = (1, 2, 2, 2, 1, 1, 1), **_):
+                 bn_decay_type: str = "l2", strides: Sequence = (1, 2, 2, 2, 1, 1, 1),
+                 fused_bn: bool = False, **_):
     """MobileNet v2 (Sandler et al. 2018): inverted residuals with linear bottlenecks.
 
     The paper's table (t, c, n, s) with the strides of the first stages relaxed for a
     48-pixel-high input: stem /2, then total /16 (48x144 -> 3x9).
     """
-    f = _Factory(conv_decay, bn_decay, bn_decay_type)
+    f = _Factory(conv_decay, bn_decay, bn_decay_type, fused_bn=fused_bn)
     x = f.conv_bn(inputs, make_divisible(32 * width), 3, 2, name="stem", act="relu6")
     table = [(1, 16, 1), (6, 24, 2), (6, 32, 3), (6, 64, 4), (6, 96, 3), (6, 160, 3),
              (6, 320, 1)]
@@ -258,13 +298,13 @@ def mobilenet_v2(inputs, width: float = 1.0, conv_decay: float = 5e-4, bn_decay:
 
 
 def mobilenet_v3(inputs, width: float = 1.0, conv_decay: float = 5e-4, bn_decay: float = 0.0,
-                 bn_decay_type: str = "l2", variant: str = "small", **_):
+                 bn_decay_type: str = "l2", variant: str = "small", fused_bn: bool = False, **_):
     """MobileNet v3 (Howard et al. 2019): v2's blocks with squeeze-excite and hard-swish.
 
     ``variant="small"`` or ``"large"``: the paper's tables, with the first stride-2 block of
     each made stride 1 so that a 48x144 crop ends at 3x9 (16x down) instead of 2x5.
     """
-    f = _Factory(conv_decay, bn_decay, bn_decay_type)
+    f = _Factory(conv_decay, bn_decay, bn_decay_type, fused_bn=fused_bn)
     # (kernel, expansion, out, SE, activation, stride)
     small = [(3, 16, 16, True, "relu", 1), (3, 72, 24, False, "relu", 2),
              (3, 88, 24, False, "relu", 1), (5, 96, 40, True, "hard_swish", 2),

@@ -1,0 +1,540 @@
+"""One experiment = one :class:`ExperimentConfig`; :func:`train` runs it with plain ``model.fit``.
+
+The config is a tree of dataclasses that round-trips to YAML::
+
+    cfg = default_config()                 # the book's CPU model on synthetic plates
+    cfg = ExperimentConfig.from_yaml("configs/seed_full.yaml")
+    cfg = cfg.override(["model.width=0.5", "epochs=3"])   # what `lpr train --set` does
+    history = train(cfg, "runs/my_run")
+
+A run folder holds everything a run leaves behind: ``config.yaml``, ``history.csv`` (one
+row per epoch, appended on resume), ``last.keras`` and ``best.keras`` (the best
+validation plate accuracy), ``backup/`` (BackupAndRestore's state while the run is
+unfinished: start the same command again after a kill and it continues from the last
+finished epoch), ``logs/`` (TensorBoard) and ``result.json`` (final metrics, seed, git
+commit, versions, time).
+
+Speed on a CPU (see ``tools/bench_train.py`` and chapter 4): the defaults here are the
+settings that study chose.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import yaml
+
+from lpr_lib.model import ModelConfig
+from lpr_lib.repro import DEFAULT_SEED, REPO_ROOT, quick_mode
+
+__all__ = ["DataConfig", "LossConfig", "OptimizerConfig", "ScheduleConfig", "ModelConfig",
+           "ExperimentConfig", "ConfigError", "default_config", "train", "prepare_data",
+           "compile_model", "cli_train", "synthetic_folder", "load_history", "RUNS_DIR"]
+
+RUNS_DIR = REPO_ROOT / "runs"
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit :class:`ExperimentConfig`."""
+
+
+@dataclass
+class DataConfig:
+    #: training data: any format ``data.load_samples`` reads; ``None`` = synthetic plates
+    train: str | None = None
+    #: validation data; ``None`` = synthetic plates from another seed (or none if val_size=0)
+    val: str | None = None
+    image_size: list[int] = field(default_factory=lambda: [48, 144])
+    #: per-image standardisation (the seed's "whitening"), else scale to [0, 1]
+    whiten: bool = True
+    #: random geometric/photometric augmentation of training images
+    augment: bool = True
+    #: synthetic plates rendered for training (the same set every epoch; augmentation varies)
+    synthetic_train: int = 4096
+    #: synthetic validation plates (when ``val`` is None)
+    val_size: int = 512
+
+
+@dataclass
+class LossConfig:
+    #: "ce", "smooth", "focal", "ghm_global", "ghm_labelwise" (lpr_lib.losses.get_loss)
+    name: str = "ce"
+    label_smoothing: float = 0.1  # "smooth"
+    gamma: float = 2.0  # "focal"
+    alpha: float | None = 0.25  # "focal"
+    bins: int = 30  # GHM
+    momentum: float = 0.75  # GHM
+    #: weight of the length head's cross-entropy (and of the kind head's)
+    length_weight: float = 1.0
+
+    def build(self):
+        from lpr_lib.losses import get_loss
+
+        kw = {"smooth": dict(label_smoothing=self.label_smoothing),
+              "focal": dict(gamma=self.gamma, alpha=self.alpha),
+              "ghm_global": dict(bins=self.bins, momentum=self.momentum),
+              "ghm_labelwise": dict(bins=self.bins, momentum=self.momentum)}.get(self.name, {})
+        return get_loss(self.name, **kw)
+
+
+@dataclass
+class OptimizerConfig:
+    #: "radam", "adam" or "sgd" (lpr_lib.optim.get_optimizer)
+    name: str = "radam"
+    #: the peak learning rate (the "seed" schedule has its own values)
+    learning_rate: float = 1e-3
+    clipnorm: float | None = None
+
+
+@dataclass
+class ScheduleConfig:
+    #: "seed" (1e-5 warmup, 1e-3, 1e-4, 1e-5, 1e-6 by epoch), "cosine" (warmup + cosine)
+    #: or "constant"
+    name: str = "cosine"
+    warmup_epochs: float = 0.5  # cosine
+    final_ratio: float = 0.01  # cosine
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "default"
+    seed: int = DEFAULT_SEED
+    epochs: int = 6
+    batch_size: int = 64
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    #: bit-identical runs for a seed on CPU (TF deterministic ops; a little slower)
+    deterministic: bool = False
+    #: XLA-compile the training step (the speed study's main win on CPU)
+    jit_compile: bool = True
+    #: training steps per call into the compiled step (Keras' per-step Python overhead)
+    steps_per_execution: int = 1
+    #: TensorFlow thread pools; 0 = TensorFlow's choice (set before TF starts)
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+    #: "none" or "mirrored" (tf.distribute.MirroredStrategy over all visible devices)
+    strategy: str = "none"
+    #: split the CPU into this many logical devices (for MirroredStrategy on one CPU)
+    logical_cpus: int = 0
+    #: Keras progress display: 1 = bar, 2 = one line per epoch, 0 = silent
+    verbose: int = 2
+    #: TensorBoard logs in <run>/logs (when the tensorboard package is installed)
+    tensorboard: bool = True
+
+    # ------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_yaml(self, path: str | os.PathLike | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict | None, source: str = "config") -> "ExperimentConfig":
+        """Build from a (possibly partial) dict; missing keys keep their defaults, unknown
+        keys raise :class:`ConfigError` naming the key and ``source``."""
+        return _from_dict(cls, data or {}, source, prefix="")
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "ExperimentConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of config keys, got "
+                              f"{type(data).__name__}")
+        return cls.from_dict(data, source=str(path))
+
+    def override(self, assignments, source: str = "--set") -> "ExperimentConfig":
+        """Return a copy with ``KEY=VALUE`` assignments applied (``model.width=0.5``); the
+        value is read as YAML (``true``, ``[32, 96]``, ``null``, ``1e-3``)."""
+        data = self.to_dict()
+        for item in assignments or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"{source}: expected KEY=VALUE, got {item!r}")
+            node = data
+            parts = key.strip().split(".")
+            for part in parts[:-1]:
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(f"{source}: unknown config key {key!r}")
+                node = node[part]
+            if parts[-1] not in node:
+                raise ConfigError(f"{source}: unknown config key {key!r}")
+            node[parts[-1]] = yaml.safe_load(value)
+        return type(self).from_dict(data, source=source)
+
+    def quick(self) -> "ExperimentConfig":
+        """A seconds-long version for CI (LPR_QUICK=1): a few hundred plates, 1 epoch."""
+        return self.override(["epochs=1", "data.synthetic_train=256", "data.val_size=64"])
+
+
+def _from_dict(cls, data: dict, source: str, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, "
+                          f"got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{source}: unknown config key {prefix + unknown[0]!r} "
+                          f"(known at this level: {', '.join(fields)})")
+    kwargs = {}
+    for name, value in data.items():
+        f = fields[name]
+        default = _default(f)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _from_dict(type(default), value or {}, source, prefix + name + ".")
+        else:
+            kwargs[name] = _coerce(value, default, source, prefix + name)
+    return cls(**kwargs)
+
+
+def _default(f):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def _coerce(value: Any, default: Any, source: str, key: str):
+    """Check a value against its field's default type (ints are accepted for floats)."""
+    if value is None or default is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    else:
+        return value
+    raise ConfigError(f"{source}: {key} must be a {type(default).__name__}, got {value!r}")
+
+
+def default_config() -> ExperimentConfig:
+    """The book's default: ResNet-18 at width 0.5 (the seed's stem, 384-wide last stage) on
+    48x144 synthetic plates, trained for a few minutes on 2 CPU cores; shrunk to seconds
+    in quick mode (``LPR_QUICK=1``)."""
+    cfg = ExperimentConfig()
+    return cfg.quick() if quick_mode() else cfg
+
+
+# ------------------------------------------------------------------------ data
+
+
+def _with_targets(ds, kind_head: bool = False):
+    """(images, labels) -> (images, {"chars": labels, "length": 8-character?})."""
+    import tensorflow as tf
+
+    def to_targets(images, labels):
+        labels = tf.cast(labels, tf.int32)
+        y = {"chars": labels, "length": tf.cast(labels[:, 7] >= 0, tf.int32)}
+        if kind_head:
+            y["kind"] = tf.numpy_function(_kind_indices, [labels], tf.int32)
+            y["kind"].set_shape(labels.shape[:1])
+        return images, y
+
+    return ds.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _kind_indices(labels):
+    import numpy as np
+
+    from lpr_lib.plates import KINDS, infer_kind, labels_to_text
+
+    names = list(KINDS)
+    return np.array([names.index(infer_kind(labels_to_text(row))) for row in labels], np.int32)
+
+
+def prepare_data(config: ExperimentConfig):
+    """Build ``(train_ds, val_ds or None, steps_per_epoch)`` for a config, as ``tf.data``
+    of ``(images, labels (B, 8))`` (targets are added by :func:`train`)."""
+    from lpr_lib import data
+
+    d, size = config.data, tuple(config.data.image_size)
+    common = dict(batch_size=config.batch_size, image_size=size, whiten=d.whiten)
+    train_src = d.train if d.train is not None else \
+        synthetic_folder(d.synthetic_train, size, config.seed)
+    samples = data.load_samples(train_src)
+    if not samples:
+        raise ValueError(f"{train_src}: no training samples")
+    train_ds = data.make_dataset(samples, augment=d.augment, shuffle=True, seed=config.seed,
+                                 repeat=True, drop_remainder=True, **common)
+    steps = max(1, len(samples) // config.batch_size)
+    val_src = d.val
+    if val_src is None and d.val_size:
+        val_src = synthetic_folder(d.val_size, size, config.seed + 1)
+    val_ds = None
+    if val_src is not None:
+        val_ds = data.make_dataset(val_src, augment=False, shuffle=False, repeat=False, **common)
+    return train_ds, val_ds, steps
+
+
+def synthetic_folder(count: int, image_size, seed: int, root: Path | None = None) -> Path:
+    """Render ``count`` synthetic plates once into ``runs/synth/<count>-<H>x<W>-seed<seed>/``
+    (reused by later runs and by a resumed run) and return the folder."""
+    from lpr_lib.synth import generate
+
+    root = Path(root) if root is not None else RUNS_DIR / "synth"
+    folder = root / f"{count}-{image_size[0]}x{image_size[1]}-seed{seed}"
+    if not (folder / "labels.txt").is_file():
+        tmp = folder.with_name(folder.name + ".tmp")
+        generate(count, tmp, seed=seed, size=tuple(image_size), progress=False, overwrite=True)
+        if folder.exists():  # a concurrent run finished first
+            return folder
+        tmp.rename(folder)
+    return folder
+
+
+# ------------------------------------------------------------------------ training
+
+
+def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
+    """Compile ``model`` with the config's loss, optimizer, schedule and metrics."""
+    from lpr_lib.metrics import PlateAccuracy
+    from lpr_lib.optim import WarmupCosine, get_optimizer, seed_schedule
+
+    s, o = config.schedule, config.optimizer
+    total = steps_per_epoch * config.epochs
+    if s.name == "seed":
+        lr = seed_schedule(steps_per_epoch, epochs=config.epochs)
+    elif s.name == "cosine":
+        warm = int(round(s.warmup_epochs * steps_per_epoch))
+        lr = WarmupCosine(o.learning_rate, warm, max(total, warm + 1), final_ratio=s.final_ratio)
+    elif s.name == "constant":
+        lr = o.learning_rate
+    else:
+        raise ConfigError(f"schedule.name must be 'seed', 'cosine' or 'constant', not {s.name!r}")
+    opt_kw = {"clipnorm": o.clipnorm} if o.clipnorm else {}
+    losses = {"chars": config.loss.build(), "length": keras.losses.SparseCategoricalCrossentropy()}
+    weights = {"chars": 1.0, "length": config.loss.length_weight}
+    metrics = {"chars": [PlateAccuracy()], "length": ["accuracy"]}
+    if "kind" in model.output:
+        losses["kind"] = keras.losses.SparseCategoricalCrossentropy()
+        weights["kind"] = config.loss.length_weight
+        metrics["kind"] = ["accuracy"]
+    import tensorflow as tf
+
+    jit = config.jit_compile
+    if jit and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        # XLA cannot place a replica's variables on another logical device (TF known issue)
+        print("note: jit_compile is off under a multi-replica strategy", file=sys.stderr)
+        jit = False
+    model.compile(optimizer=get_optimizer(o.name, learning_rate=lr, **opt_kw), loss=losses,
+                  loss_weights=weights, metrics=metrics, jit_compile=jit,
+                  steps_per_execution=config.steps_per_execution)
+    return model
+
+
+def configure_tensorflow(config: ExperimentConfig) -> None:
+    """Thread pools and logical CPUs: these only work before TensorFlow initialises its
+    devices, so call this first (``train`` does). A clear error if it is too late."""
+    import tensorflow as tf
+
+    try:
+        if config.intra_op_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(config.intra_op_threads)
+        if config.inter_op_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(config.inter_op_threads)
+        if config.logical_cpus > 1:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            current = tf.config.get_logical_device_configuration(cpu)
+            if not current or len(current) != config.logical_cpus:
+                tf.config.set_logical_device_configuration(
+                    cpu, [tf.config.LogicalDeviceConfiguration()] * config.logical_cpus)
+    except RuntimeError as err:
+        raise RuntimeError(
+            "threads / logical_cpus must be set before TensorFlow starts (run the training in "
+            f"a fresh process, e.g. `lpr train`): {err}") from None
+
+
+def _strategy(config: ExperimentConfig):
+    import tensorflow as tf
+
+    if config.strategy == "none":
+        return tf.distribute.get_strategy()
+    if config.strategy == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+            [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    raise ConfigError(f"strategy must be 'none' or 'mirrored', not {config.strategy!r}")
+
+
+class EpochSpeed(keras.callbacks.Callback):
+    """Adds ``seconds`` and ``img_per_s`` (training images per second, validation included
+    in the time) of each epoch to the logs, so that CSVLogger writes them."""
+
+    def __init__(self, batch_size: int, steps: int):
+        super().__init__()
+        self.images = batch_size * steps
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        dt = time.perf_counter() - self.t0
+        if logs is not None:
+            logs["seconds"] = round(dt, 2)
+            logs["img_per_s"] = round(self.images / dt, 1)
+
+
+def _best_so_far(history_csv: Path, monitor: str):
+    """The best value of ``monitor`` in a resumed run's history (so that best.keras is not
+    overwritten by a worse epoch after a restart)."""
+    if not history_csv.is_file():
+        return None
+    with history_csv.open(newline="") as fh:
+        values = [float(r[monitor]) for r in csv.DictReader(fh) if r.get(monitor)]
+    return max(values) if values else None
+
+
+def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
+          train_data=None, val_data=None, steps_per_epoch: int | None = None,
+          callbacks=()):
+    """Train ``config`` into the run folder ``out_dir`` (default ``runs/<name>``); return the
+    Keras ``History`` of this call (resumed epochs only, after a restart; the whole run is
+    in ``history.csv``).
+
+    ``train_data`` / ``val_data``: optional ``tf.data`` datasets of ``(images, labels)`` to
+    use instead of the config's data (then ``steps_per_epoch`` is required when
+    ``train_data`` repeats). Running the same call again after a kill resumes from the last
+    finished epoch (BackupAndRestore).
+    """
+    from lpr_lib.model import build_model, count_flops, count_params
+    from lpr_lib.repro import set_seed, write_result
+
+    started = time.time()
+    out = Path(out_dir) if out_dir is not None else RUNS_DIR / config.name
+    out.mkdir(parents=True, exist_ok=True)
+    configure_tensorflow(config)
+    set_seed(config.seed, deterministic=config.deterministic)
+    config.to_yaml(out / "config.yaml")
+
+    if train_data is None:
+        train_data, cfg_val, steps = prepare_data(config)
+        val_data = cfg_val if val_data is None else val_data
+        steps_per_epoch = steps_per_epoch or steps
+    elif steps_per_epoch is None:
+        n = int(train_data.cardinality())
+        if n <= 0:
+            raise ValueError("train_data repeats (or its size is unknown): give steps_per_epoch")
+        steps_per_epoch = n
+    kind = config.model.kind_head
+    train_ds = _with_targets(train_data, kind)
+    val_ds = _with_targets(val_data, kind) if val_data is not None else None
+
+    strategy = _strategy(config)
+    with strategy.scope():
+        model = build_model(config)
+        compile_model(model, config, steps_per_epoch)
+
+    monitor = "val_chars_plate_acc" if val_ds is not None else "chars_plate_acc"
+    cbs = [
+        EpochSpeed(config.batch_size, steps_per_epoch),
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(str(out / "last.keras")),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max",
+                                        save_best_only=True,
+                                        initial_value_threshold=_best_so_far(
+                                            out / "history.csv", monitor)),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        *callbacks,
+    ]
+    if config.tensorboard and _has_tensorboard():
+        cbs.append(keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False,
+                                               profile_batch=0))
+    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                        steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=config.verbose,
+                        shuffle=False)  # the dataset shuffles
+
+    rows = _read_history(out / "history.csv")
+    final = rows[-1] if rows else {}
+    if final and any(isinstance(v, float) and math.isnan(v) for v in final.values()):
+        print(f"warning: the run {out} ended with NaN in its logs", file=sys.stderr)
+    write_result("result", {
+        "run": str(out), "epochs_done": len(rows), "final": final,
+        "best": {monitor: _best_so_far(out / "history.csv", monitor)},
+        "params": count_params(model), "macs": count_flops(model)["macs"],
+        "steps_per_epoch": steps_per_epoch,
+    }, config=config.to_dict(), seed=config.seed, started=started, directory=out)
+    return history
+
+
+def _has_tensorboard() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        print("note: TensorBoard is not installed (pip install tensorboard): no logs/ written",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def _read_history(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _num(v):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return v
+
+
+def load_history(run_dir) -> list[dict]:
+    """The per-epoch rows of a run's ``history.csv`` (the whole run, resumes included)."""
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no history (is {run_dir} a run folder?)")
+    return _read_history(path)
+
+
+def cli_train(args) -> int:
+    """``lpr train [CONFIG.yaml] [--out DIR] [--epochs N] [--set KEY=VALUE ...]``."""
+    cfg = ExperimentConfig.from_yaml(args.config) if args.config else default_config()
+    cfg = cfg.override(args.set or [])
+    if args.epochs is not None:
+        cfg = cfg.override([f"epochs={args.epochs}"], source="--epochs")
+    out = Path(args.out) if args.out else RUNS_DIR / cfg.name
+    print(f"training {cfg.name!r} into {out} ({cfg.model.backbone} width {cfg.model.width:g}, "
+          f"{cfg.epochs} epochs; run the same command again to resume after a stop)")
+    train(cfg, out)
+    print(f"done: {out}/best.keras, history in {out}/history.csv")
+    return 0
