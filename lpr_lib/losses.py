@@ -35,7 +35,8 @@ def _prepare(y_true, y_pred, from_logits: bool):
     Probabilities are clipped to ``[eps, 1 - eps]`` before the log, as Keras does.
     """
     y_pred = ops.convert_to_tensor(y_pred)
-    dtype = y_pred.dtype if y_pred.dtype in ("float32", "float64") else "float32"
+    dtype = keras.backend.standardize_dtype(y_pred.dtype)
+    dtype = dtype if dtype in ("float32", "float64") else "float32"  # half precision: log in fp32
     y_pred = ops.cast(y_pred, dtype)
     y_true = ops.cast(ops.round(ops.cast(y_true, "float32")), "int32")
     present = ops.greater_equal(y_true, 0)

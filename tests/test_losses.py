@@ -1,13 +1,16 @@
 """The losses against independent NumPy references on fixed inputs.
 
 References (all written here, loop-based, in float64, sharing no code with lpr_lib):
-* masked cross-entropy and label smoothing: the definitions (Szegedy et al. 2016);
+* masked cross-entropy and label smoothing: the definitions (Szegedy et al. 2016), Keras'
+  cross-entropies on the present positions, and PyTorch's ``cross_entropy`` with
+  ``ignore_index=-1`` (values recorded in tests/fixtures/ce_torch.json by
+  tools/record_reference_fixtures.py);
 * focal: Lin et al. 2017's ``-alpha (1 - p_t)^gamma log p_t`` and Keras'
   ``CategoricalFocalCrossentropy`` applied to the present positions only;
 * GHM-C: (a) the paper's gradient density, counted pairwise (``GD(g_i)`` = how many
   ``g_k`` share g_i's unit region), with its moving average (eq. 12), and (b) a
   line-by-line NumPy translation of mmdetection's ``GHMC.forward``
-  (mmdet/models/losses/ghm_loss.py), fed one binary logit per present position:
+  (mmdet/models/losses/ghm_loss.py, as in open-mmlab/mmdetection 080742c), fed one binary logit per present position:
   ``logit(p_true)`` with target 1. For that input mmdet's ``g = |sigmoid(x) - 1|``
   is our softmax ``g = 1 - p_true``, its BCE is our ``-log p_true``, so the bins,
   counts, ``acc_sum``, weights and loss coincide; we compare the moving-average
@@ -179,6 +182,19 @@ def test_masked_ce_matches_keras_on_present_positions():
         np.eye(C, dtype=np.float32)[labels[present]], probs[present])
     np.testing.assert_allclose(float(MaskedCrossEntropy(0.2)(labels, probs)),
                                float(np.sum(smooth)) / labels.shape[0], rtol=1e-5)
+
+
+def test_masked_ce_matches_torch_ignore_index():
+    import json
+    from pathlib import Path
+    fx = json.loads((Path(__file__).parent / "fixtures" / "ce_torch.json").read_text())
+    logits, labels = np.array(fx["logits"]), np.array(fx["labels"], np.int32)
+    assert (labels == -1).sum() == 3
+    for eps, expected in fx["loss"].items():
+        got = MaskedCrossEntropy(float(eps), from_logits=True)(labels, logits.astype(np.float32))
+        np.testing.assert_allclose(float(got), expected, rtol=1e-5, err_msg=f"eps={eps}")
+        got64 = MaskedCrossEntropy(float(eps), from_logits=True, dtype="float64")(labels, logits)
+        np.testing.assert_allclose(float(got64), expected, rtol=1e-12, err_msg=f"eps={eps}")
 
 
 def test_float_labels_are_cast():

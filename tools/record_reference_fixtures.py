@@ -1,5 +1,10 @@
 """Record the reference fixtures the tests compare lpr_lib against.
 
+Writes ``tests/fixtures/ce_torch.json``: ``torch.nn.functional.cross_entropy`` with
+``ignore_index=-1`` and ``label_smoothing`` in {0, 0.1, 0.3}, summed and divided by the
+batch, on logits (6, 8, 11) (normal, scale 3, NumPy seed 2026) and labels with ``-1``
+at some 8th positions: the masked cross-entropy as PyTorch defines it.
+
 Writes ``tests/fixtures/radam_torch.json``: parameter trajectories of
 ``torch.optim.RAdam`` (PyTorch 2.13.0, CPU, float64) on fixed inputs, for several
 settings. Each case starts from the same two parameters (a 3x4 matrix and a 5-vector,
@@ -28,7 +33,8 @@ import torch
 
 SEED = 2026
 STEPS = 40
-OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "radam_torch.json"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+OUT = FIXTURES / "radam_torch.json"
 
 # For every beta2 here (0.999, 0.99, 0.9) rho_t first exceeds 5 at step 6: steps 1-5
 # are un-adapted momentum steps, steps 6-40 rectified (recorded per case).
@@ -55,7 +61,28 @@ def rho_t(step, beta2):
     return rho_inf - 2 * step * beta2 ** step / (1 - beta2 ** step)
 
 
+def record_cross_entropy() -> None:
+    rng = np.random.default_rng(SEED)
+    logits = rng.normal(scale=3.0, size=(6, 8, 11))
+    labels = rng.integers(0, 11, size=(6, 8))
+    labels[[0, 2, 5], 7] = -1
+    values = {}
+    for eps in (0.0, 0.1, 0.3):
+        loss = torch.nn.functional.cross_entropy(
+            torch.tensor(logits).permute(0, 2, 1), torch.tensor(labels), ignore_index=-1,
+            label_smoothing=eps, reduction="sum") / labels.shape[0]
+        values[str(eps)] = float(loss)
+    payload = {"description": "torch.nn.functional.cross_entropy(ignore_index=-1, "
+                              "label_smoothing=eps, reduction='sum') / batch (float64)",
+               "torch_version": torch.__version__, "seed": SEED, "logits": logits.tolist(),
+               "labels": labels.tolist(), "loss": values}
+    path = FIXTURES / "ce_torch.json"
+    path.write_text(json.dumps(payload) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
+    record_cross_entropy()
     rng = np.random.default_rng(SEED)
     init = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
     quad_a = [rng.uniform(0.1, 3.0, size=(3, 4)), rng.uniform(0.1, 3.0, size=(5,))]
