@@ -173,7 +173,9 @@ class GHMC(keras.losses.Loss):
     with two logical CPUs) each replica computes counts and weights from its own slice
     of the batch; built inside ``strategy.scope()`` the variable is mirrored and the
     replicas' updates are averaged (``aggregation="mean"``).
-    Call :meth:`reset_state` to start the histogram again.
+    Keras gives a loss no ``training`` flag, so ``model.evaluate`` (and the validation
+    pass of ``fit``) update the histogram too, as mmdetection's ``forward`` does in eval
+    mode. Call :meth:`reset_state` to start the histogram again.
     """
 
     def __init__(self, bins: int = 30, momentum: float = 0.75, mode: str = "global",
