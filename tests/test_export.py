@@ -1,0 +1,139 @@
+"""Loading, prediction, evaluation and export (SavedModel, TFLite parity with Keras)."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from lpr_lib import cli
+from lpr_lib.evaluate import evaluate_model, predict_dataset
+from lpr_lib.export import (Predictor, export_savedmodel, export_tflite, latest_run, load_model,
+                            predict, tflite_predict)
+from lpr_lib.metrics import decode, evaluate_predictions
+from lpr_lib.model import build_model
+from lpr_lib.plates import CHARS
+from lpr_lib.train import ExperimentConfig, synthetic_folder
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder with an (untrained, randomly initialised) model and its config."""
+    root = tmp_path_factory.mktemp("runs")
+    run = root / "r1"
+    run.mkdir()
+    cfg = ExperimentConfig().override(["model.width=0.25"])
+    cfg.to_yaml(run / "config.yaml")
+    model = build_model(cfg)
+    # make BN statistics non-trivial so that parity checks exercise them
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if layer.__class__.__name__.endswith("BatchNormalization"):
+            n = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(0, 0.1, n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, n).astype("float32"))
+    model.save(run / "best.keras")
+    return run
+
+
+@pytest.fixture(scope="module")
+def plates(tmp_path_factory):
+    return synthetic_folder(24, (48, 144), seed=7, root=tmp_path_factory.mktemp("synth"))
+
+
+def test_load_model_from_folder_or_file_and_clear_errors(run_dir, tmp_path):
+    m = load_model(run_dir)
+    assert set(m.output) == {"chars", "length"}
+    load_model(run_dir / "best.keras")
+    with pytest.raises(FileNotFoundError, match="nothere.keras"):
+        load_model(tmp_path / "nothere.keras")
+    with pytest.raises(FileNotFoundError, match="no best.keras"):
+        load_model(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no run folder"):
+        latest_run(tmp_path)
+
+
+def test_latest_run_is_the_newest(run_dir, tmp_path):
+    import shutil
+
+    for i, name in enumerate(["old", "new"]):
+        (tmp_path / name).mkdir()
+        shutil.copy(run_dir / "best.keras", tmp_path / name / "last.keras")
+        time.sleep(0.05 * (i + 1))
+    (tmp_path / "synth").mkdir()  # folders without a model are skipped
+    assert latest_run(tmp_path).name == "new"
+
+
+def test_predict_returns_text_and_confidence(run_dir, plates):
+    model = load_model(run_dir)
+    paths = sorted(plates.glob("*.jpg"))[:5]
+    results = predict(paths, model)
+    assert len(results) == 5
+    p = Predictor(model).probabilities(paths)
+    pred, top = decode(p["chars"], p["length"])
+    for (text, conf), row, t, lp in zip(results, pred, top, p["length"]):
+        assert isinstance(text, str) and all(c in CHARS for c in text)
+        assert len(text) == int((row >= 0).sum()) in (7, 8)
+        expected = np.prod(t[row >= 0]) * lp.max()
+        assert conf == pytest.approx(expected, rel=1e-5) and 0.0 <= conf <= 1.0
+    # arrays work as well as paths, and give the same answer
+    from PIL import Image
+
+    arrays = [np.asarray(Image.open(f).convert("RGB")) for f in paths]
+    assert predict(arrays, model) == results
+
+
+def test_predict_bad_image_is_named(run_dir, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    with pytest.raises(ValueError, match="bad.jpg"):
+        predict([bad], load_model(run_dir))
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        predict([tmp_path / "missing.jpg"], load_model(run_dir))
+
+
+def test_evaluate_model_matches_metrics(run_dir, plates):
+    model = load_model(run_dir)
+    outputs, labels = predict_dataset(model, plates)
+    assert outputs["chars"].shape == (24, 8, len(CHARS)) and labels.shape == (24, 8)
+    result = evaluate_model(model, plates, thresholds=(0.5, 0.9))
+    assert result == evaluate_predictions(outputs["chars"], labels, outputs["length"],
+                                          thresholds=(0.5, 0.9))
+    assert result["n_plates"] == 24 and 0.0 <= result["char_accuracy"] <= 1.0
+
+
+def test_cli_eval_and_predict_json(run_dir, plates, capsys):
+    assert cli.main(["eval", str(plates), "--model", str(run_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["results"][str(plates)]["n_plates"] == 24
+    assert cli.main(["eval", str(plates), "--model", str(run_dir)]) == 0
+    assert "plate accuracy" in capsys.readouterr().out
+    img = sorted(plates.glob("*.jpg"))[0]
+    assert cli.main(["predict", str(img), "--model", str(run_dir), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["image"] == str(img) and 0 <= row["confidence"] <= 1
+    assert cli.main(["predict", str(img), "--model", str(run_dir / "nope.keras")]) == 2
+    assert "nope.keras" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tflite_and_savedmodel_match_keras(run_dir, plates, tmp_path):
+    import tensorflow as tf
+
+    model = load_model(run_dir)
+    x = Predictor(model).preprocess(sorted(plates.glob("*.jpg"))[:4])
+    want = model.predict_on_batch(x)
+    lite = tflite_predict(export_tflite(model, tmp_path / "m.tflite"), x)
+    for k in ("chars", "length"):
+        np.testing.assert_allclose(lite[k], want[k], atol=1e-4)
+    sm = tf.saved_model.load(str(export_savedmodel(model, tmp_path / "sm")))
+    got = sm.serve(tf.constant(x))
+    np.testing.assert_allclose(got["chars"], want["chars"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_cli_export_writes_both_and_the_preprocessing_notes(run_dir, tmp_path, capsys):
+    assert cli.main(["export", "--model", str(run_dir), "--out", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / "model.tflite").stat().st_size > 10_000
+    assert (tmp_path / "x" / "savedmodel" / "saved_model.pb").is_file()
+    notes = json.loads((tmp_path / "x" / "preprocessing.json").read_text())
+    assert notes["image_size"] == [48, 144] and "standardisation" in " ".join(notes["steps"])
