@@ -257,6 +257,9 @@ def test_pipeline_is_deterministic_for_a_seed(tsv_set, ccpd_set):
         return [(x.numpy(), y.numpy()) for x, y in ds]
 
     a, b, c = epoch(1), epoch(1), epoch(2)
+    ds = data.make_dataset(tsv_set, batch_size=5, augment=True, shuffle=False, seed=1)
+    first, second = (next(iter(ds))[0].numpy() for _ in range(2))
+    assert np.abs(first - second).max() > 1e-2  # a new augmentation every epoch
     for (xa, ya), (xb, yb) in zip(a, b):
         np.testing.assert_array_equal(ya, yb)
         np.testing.assert_allclose(xa, xb, atol=1e-5)
