@@ -381,6 +381,10 @@ def test_corrupt_image_is_reported_and_raises_with_its_name(tsv_set):
     assert {p.kind for p in report.errors} == {"unreadable-image"}
     with pytest.raises(DataError, match=f"{PLATES[2]}_2.jpg.*cannot decode"):
         read_image(load_samples(tsv_set)[2])
+    # the pipeline refuses before training starts, naming the first bad file
+    with pytest.raises(DataError, match=f"{PLATES[1]}_1.jpg: unreadable-image"):
+        data.make_dataset(tsv_set)
+    assert data.make_dataset(tsv_set, check="labels") is not None  # when told to trust it
 
 
 def test_duplicates_are_reported(tsv_set):

@@ -170,7 +170,7 @@ def _label_file_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
     """``image_name idx idx ...`` per line; names relative to the label file's folder."""
     folder = path.parent
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # tolerate a BOM
     except UnicodeDecodeError as err:
         yield Problem("bad-line", str(path), f"not UTF-8 text ({err})")
         return
@@ -229,7 +229,7 @@ def read_label_file(path, check: bool = True) -> list[Sample]:
 
 def _tsv_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
     folder = path.parent
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t")
         header = next(reader, None)
         if not header or "file" not in header or "plate" not in header:

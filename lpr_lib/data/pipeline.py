@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -283,6 +283,19 @@ def _decoded(samples: list[Sample], image_size) -> tf.data.Dataset:
     return ds
 
 
+def _verify_images(samples: list[Sample]) -> None:
+    """Raise :class:`DataError` for the first image that ``tf.io`` would fail to decode."""
+    from lpr_lib.data.check import check_image
+
+    for s in samples:
+        if s.image is not None or s.format == "ccpd":
+            continue  # decoded in memory (read_image raises with the file's name)
+        data = s.data if s.data is not None else Path(s.path).read_bytes()
+        bad = check_image(data, str(s.path) if s.path is not None else s.where)
+        if bad:
+            raise DataError(bad)
+
+
 def _finish(ds, batch_size, image_size, whiten, augment_config, seed, drop_remainder):
     """Batch, augment (a fresh key per batch and epoch, from ``seed``), preprocess, prefetch."""
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
@@ -314,7 +327,7 @@ def _augment_config(augment) -> AugmentConfig | None:
 def make_dataset(source, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten: bool = True,
                  augment=False, shuffle: bool = True, seed: int = DEFAULT_SEED,
                  repeat: bool = False, cache=True, drop_remainder: bool = False,
-                 check: bool = True) -> tf.data.Dataset:
+                 check=True) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(images float32 (B, H, W, 3), labels int32 (B, 8))``.
 
     ``source`` is anything :func:`load_samples` reads (a path, several paths) or a list of
@@ -323,6 +336,14 @@ def make_dataset(source, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten: 
     the default :class:`AugmentConfig`, or a config), preprocessed (:func:`preprocess`), batched
     and prefetched. TFRecord files are streamed, not loaded. Shuffling and augmentation depend
     on ``seed`` alone.
+
+    ``check=True`` (the default) makes sure, before anything is built, that every label is a
+    plate, every file exists and every image decodes, and raises :class:`DataError` naming the
+    first bad file: a corrupt JPEG must not stop training at epoch 7. ``check="labels"`` skips
+    decoding the images (faster for very large sets already passed by ``lpr check``);
+    ``check=False`` also accepts noisy labels (see :func:`load_samples`). CCPD scenes are
+    warped in memory up front; for a large CCPD set, write the warped plates to a TFRecord
+    file once (:func:`write_tfrecord`) and train from that.
     """
     size = tuple(int(v) for v in image_size)
     cfg = _augment_config(augment)
@@ -331,9 +352,11 @@ def make_dataset(source, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten: 
         ds = read_tfrecord(source, size)
         count = None
     else:
-        samples = load_samples(source, check=check)
+        samples = load_samples(source, check=bool(check))
         if not samples:
             raise ValueError(f"make_dataset: {source!r} holds no samples")
+        if check is True:
+            _verify_images(samples)
         ds = _decoded(samples, size)
         count = len(samples)
     if cache:
@@ -510,12 +533,6 @@ def tfrecord_entries(path: Path, check: bool = True) -> Iterator[Sample | Proble
                              where=f"{f.name}#{i + 1}", data=ex["image"].numpy())
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
             yield Problem("unreadable-image", str(f), f"corrupt TFRecord ({err.message})")
-
-
-def iterate_images(samples: Iterable[Sample], size=None) -> Iterator[np.ndarray]:
-    """uint8 images of samples, one by one (for figures)."""
-    for s in samples:
-        yield read_image(s, size)
 
 
 __all__ = ["AugmentConfig", "augment", "affine_matrix", "decode_image", "preprocess",
