@@ -251,6 +251,18 @@ def test_every_format_feeds_the_same_pipeline(fixture, request):
     assert sum(int(x.shape[0]) for x, _ in ds) == len(load_samples(folder))
 
 
+def test_mixed_formats_keep_their_order(tsv_set, ccpd_set, tmp_path):
+    ccpd = load_samples(ccpd_set)
+    data.write_tfrecord(ccpd, tmp_path / "c.tfrecord")
+    samples = [ccpd[0]] + load_samples(tsv_set) + load_samples(tmp_path / "c.tfrecord") + [ccpd[1]]
+    ds = data.make_dataset(samples, batch_size=4, shuffle=False, whiten=False)
+    images = np.concatenate([x.numpy() for x, _ in ds])
+    labels = np.concatenate([y.numpy() for _, y in ds])
+    np.testing.assert_array_equal(labels, np.stack([s.labels for s in samples]))
+    # the CCPD plate warped in memory and its TFRecord copy give the same input
+    np.testing.assert_allclose(images[0], images[len(samples) - 3], atol=1e-6)
+
+
 def test_pipeline_is_deterministic_for_a_seed(tsv_set, ccpd_set):
     def epoch(seed):
         ds = data.make_dataset([tsv_set, ccpd_set], batch_size=3, augment=True, seed=seed)

@@ -247,40 +247,36 @@ _TF_DECODABLE = ("labelfile", "tsv", "filename")
 
 
 def _decoded(samples: list[Sample], image_size) -> tf.data.Dataset:
-    """(uint8 image at image_size, int32 labels) for every sample (files first, then encoded
-    bytes, then images prepared in memory).
+    """(uint8 image at image_size, int32 labels) for every sample, in the samples' order.
 
-    Files are read and decoded by ``tf.io`` in parallel; CCPD scenes (which need the
-    perspective warp) and in-memory images are prepared once with NumPy/OpenCV.
+    Files are read and decoded by ``tf.io`` in parallel, TFRecord images are decoded from
+    their bytes; CCPD scenes (which need the perspective warp) and in-memory images are
+    prepared once with NumPy/OpenCV and held in memory.
     """
     size = tuple(int(v) for v in image_size)
-    parts, files, encoded, other = [], [], [], []
+    kinds, paths, blobs, slots, memory = [], [], [], [], []
     for s in samples:
         if s.image is None and s.data is None and s.format in _TF_DECODABLE:
-            files.append(s)
+            kinds.append(0), paths.append(str(s.path)), blobs.append(b""), slots.append(0)
         elif s.image is None and s.data is not None:
-            encoded.append(s)
-        else:
-            other.append(s)
-    if files:
-        ds = tf.data.Dataset.from_tensor_slices(
-            ([str(s.path) for s in files], np.stack([s.labels for s in files])))
-        parts.append(ds.map(lambda p, y: (decode_image(tf.io.read_file(p), size), y),
-                            num_parallel_calls=AUTOTUNE))
-    if encoded:
-        ds = tf.data.Dataset.from_tensor_slices(
-            ([s.data for s in encoded], np.stack([s.labels for s in encoded])))
-        parts.append(ds.map(lambda b, y: (decode_image(b, size), y), num_parallel_calls=AUTOTUNE))
-    if other:
-        images = np.stack([read_image(s, size) for s in other])  # warps CCPD plates to size
-        parts.append(tf.data.Dataset.from_tensor_slices(
-            (images, np.stack([s.labels for s in other]))))
-    if not parts:
+            kinds.append(1), paths.append(""), blobs.append(s.data), slots.append(0)
+        else:  # read_image warps CCPD plates to size
+            kinds.append(2), paths.append(""), blobs.append(b""), slots.append(len(memory))
+            memory.append(read_image(s, size))
+    if not samples:
         raise ValueError("make_dataset: no samples")
-    ds = parts[0]
-    for p in parts[1:]:
-        ds = ds.concatenate(p)
-    return ds
+    held = tf.constant(np.stack(memory) if memory else np.zeros((1, *size, 3), np.uint8))
+
+    def load(kind, path, blob, slot, labels):
+        data = tf.cond(kind == 0, lambda: tf.io.read_file(path), lambda: blob)
+        image = tf.cond(kind == 2, lambda: tf.gather(held, slot),
+                        lambda: decode_image(data, size))
+        return tf.ensure_shape(image, (*size, 3)), labels
+
+    ds = tf.data.Dataset.from_tensor_slices((np.array(kinds, np.int32), paths, blobs,
+                                             np.array(slots, np.int32),
+                                             np.stack([s.labels for s in samples])))
+    return ds.map(load, num_parallel_calls=AUTOTUNE)
 
 
 def _verify_images(samples: list[Sample]) -> None:
