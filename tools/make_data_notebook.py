@@ -41,7 +41,7 @@ cells = [
          "from lpr_lib import data\nfrom lpr_lib.data import viz\n"
          "from lpr_lib.repro import SHARED_REAL, RESULTS_DIR\n"
          "from lpr_lib.synth import PlateGenerator, SynthConfig, generate"),
-    md("## Four formats, one list of samples\n\n"
+    md("## Five formats, one list of samples\n\n"
        "Plate datasets come in a handful of shapes:\n\n"
        "| format | what it looks like | reader |\n|---|---|---|\n"
        "| the seed's label file | `img/0001.jpg 0 41 63 51 34 38 36 -1`: class indices, $-1$ where a "
