@@ -54,7 +54,9 @@ class CheckReport:
     def __str__(self) -> str:
         head = (f"{self.source}: {len(self.samples)} usable samples, {len(self.errors)} error(s), "
                 f"{len(self.warnings)} warning(s)")
-        lines = [head] + [f"  {p.severity:<7} {p}" for p in self.problems]
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(self.counts().items()))
+        lines = [head + (f" ({kinds})" if kinds else "")]
+        lines += [f"  {p.severity:<7} {p}" for p in self.problems]
         return "\n".join(lines)
 
 
