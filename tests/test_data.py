@@ -295,6 +295,10 @@ def test_tfrecord_round_trip(tsv_set, ccpd_set, tmp_path):
     # (image, labels) pairs, e.g. from an unbatched dataset, are accepted too
     pairs = [(read_image(s, (48, 144)), s.labels) for s in samples[:2]]
     assert data.write_tfrecord(pairs, tmp_path / "pairs.tfrecord") == 2
+    stream = data.read_tfrecord(path).batch(3)  # a batched tf.data.Dataset of uint8 images
+    assert data.write_tfrecord(stream, tmp_path / "copy.tfrecord") == len(samples)
+    np.testing.assert_array_equal([s.labels for s in load_samples(tmp_path / "copy.tfrecord")],
+                                  [s.labels for s in samples])
     with pytest.raises(ValueError, match="uint8"):
         data.write_tfrecord([(np.zeros((4, 4, 3), np.float32), samples[0].labels)],
                             tmp_path / "bad.tfrecord")

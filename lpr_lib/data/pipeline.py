@@ -455,8 +455,9 @@ def _png(image: np.ndarray) -> bytes:
 
 
 def write_tfrecord(data, path, image_size=None) -> int:
-    """Write samples (or ``(uint8 image, labels)`` pairs, e.g. from an unbatched dataset) to a
-    TFRecord file; return the number written.
+    """Write samples, or ``(uint8 images, labels)`` pairs (single or batched, e.g. from a
+    ``tf.data.Dataset`` such as :func:`read_tfrecord`'s) to a TFRecord file; return the number
+    of images written.
 
     JPEG/PNG files are stored as their original bytes (no re-compression); CCPD plates are
     warped and in-memory images stored as PNG. ``image_size`` resizes every image first (PNG).
@@ -485,8 +486,11 @@ def write_tfrecord(data, path, image_size=None) -> int:
                                      "(write before preprocessing)")
                 from lpr_lib.plates import labels_to_text
 
-                text = labels_to_text(labels)
-                writer.write(_example(_png(image), labels, text, "array", f"{n}"))
+                batch = zip(image, labels) if image.ndim == 4 else [(image, labels)]
+                for img, lab in batch:
+                    writer.write(_example(_png(img), lab, labels_to_text(lab), "array", f"{n}"))
+                    n += 1
+                continue
             n += 1
     tmp.replace(path)
     return n
