@@ -33,7 +33,7 @@ class ModelConfig:
 
     backbone: str = "resnet18"
     #: width multiplier on every channel count (rounded to multiples of 8)
-    width: float = 0.5
+    width: float = 0.25
     #: ResNet stage widths before ``width`` (the seed's final model: 64, 128, 256, 384)
     stage_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 384])
     #: ResNet stage strides (48x144 -> 12x36 after the stem -> 12x36, 6x18, 3x9, 3x9)

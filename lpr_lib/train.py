@@ -107,8 +107,8 @@ class ScheduleConfig:
 class ExperimentConfig:
     name: str = "default"
     seed: int = DEFAULT_SEED
-    epochs: int = 6
-    batch_size: int = 64
+    epochs: int = 10
+    batch_size: int = 32
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -242,7 +242,7 @@ def _coerce(value: Any, default: Any, source: str, key: str):
 
 
 def default_config() -> ExperimentConfig:
-    """The book's default: ResNet-18 at width 0.5 (the seed's stem, 384-wide last stage) on
+    """The book's default: ResNet-18 at width 0.25 (the seed's stem, 384-wide last stage) on
     48x144 synthetic plates, trained for a few minutes on 2 CPU cores; shrunk to seconds
     in quick mode (``LPR_QUICK=1``)."""
     cfg = ExperimentConfig()
@@ -428,7 +428,7 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
     ``train_data`` / ``val_data``: optional ``tf.data`` datasets of ``(images, labels)`` to
     use instead of the config's data (then ``steps_per_epoch`` is required when
     ``train_data`` repeats). Running the same call again after a kill resumes from the last
-    finished epoch (BackupAndRestore).
+    finished epoch (BackupAndRestore); training into a finished run folder starts afresh.
     """
     from lpr_lib.model import build_model, count_flops, count_params
     from lpr_lib.repro import set_seed, write_result
@@ -438,6 +438,8 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
     out.mkdir(parents=True, exist_ok=True)
     configure_tensorflow(config)
     set_seed(config.seed, deterministic=config.deterministic)
+    if not (out / "backup").is_dir():  # a new run, not a resumed one: start a new history
+        (out / "history.csv").unlink(missing_ok=True)
     config.to_yaml(out / "config.yaml")
 
     if train_data is None:

@@ -27,7 +27,7 @@ import time
 NAIVE = dict(width=0.5, batch=64, size=[48, 144], jit=False, heads="separate", spe=1,
              data="numpy", intra=0, inter=0, bn="keras", loss="masked", precision="float32")
 #: The settings chosen from the study (ExperimentConfig's defaults).
-CHOSEN = dict(NAIVE, jit=True, heads="stacked", data="memory", spe=1, bn="keras")
+CHOSEN = dict(NAIVE, jit=True, heads="stacked", data="pipeline")
 
 
 def _build(s):
@@ -69,11 +69,13 @@ def _data(s, n_batches=8):
     if s["data"] == "memory":  # batches already made, cached, repeated
         ds = tf.data.Dataset.from_tensor_slices((x, targets)).batch(s["batch"]).cache()
         return dict(x=ds.repeat().prefetch(2))
-    if s["data"] == "pipeline":  # the library's synthetic-plate stream (render + preprocess)
-        from lpr_lib import data
+    if s["data"] == "pipeline":  # the library's pipeline: JPEG plates, augment, whiten
+        from lpr_lib.data import make_dataset
+        from lpr_lib.train import synthetic_folder
 
-        ds = data.synthetic_dataset(None, batch_size=s["batch"], image_size=tuple(s["size"]),
-                                    whiten=True, augment=True, seed=0)
+        folder = synthetic_folder(1024, tuple(s["size"]), seed=0)
+        ds = make_dataset(folder, batch_size=s["batch"], image_size=tuple(s["size"]),
+                          augment=True, shuffle=True, repeat=True, drop_remainder=True)
         ds = ds.map(lambda im, lab: (im, {"chars": lab,
                                           "length": tf.cast(lab[:, 7] != -1, "int32")}))
         return dict(x=ds)
@@ -108,32 +110,57 @@ def measure(settings: dict, steps: int = 30, warmup: int = 5) -> dict:
 
     class Clock(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            times.append((batch, time.perf_counter()))
+            times.append((time.perf_counter(), time.process_time()))
 
     fit_kw = _data(s)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    if "batch_size" in fit_kw:  # NumPy arrays: one epoch is len(x) / batch steps
-        n_epochs = -(-(warmup + steps) // 8)
-        model.fit(**fit_kw, epochs=n_epochs, verbose=0, callbacks=[Clock()], shuffle=True)
-        stamps = [t for _, t in times]
-        per_epoch = 8
+    if "batch_size" in fit_kw:  # NumPy arrays: 8 steps per epoch, epoch set-up included
+        model.fit(**fit_kw, epochs=-(-(warmup + steps) // 8), verbose=0, callbacks=[Clock()],
+                  shuffle=True)
     else:
         model.fit(**fit_kw, epochs=1, steps_per_epoch=warmup + steps, verbose=0,
                   callbacks=[Clock()])
-        stamps = [t for _, t in times]
-        per_epoch = None
-    # each stamp ends `spe` steps; the first `warmup // spe` stamps are warm-up
+    # each stamp ends `spe` steps (one per call of the compiled step); skip the warm-up ones
     w = warmup // spe
-    if per_epoch:  # NumPy: use the stamps after warm-up, across epochs (epoch set-up included)
-        w = warmup
-    timed_steps = (len(stamps) - 1 - (w - 1)) * spe
-    seconds = stamps[-1] - stamps[w - 1]
+    wall = [t for t, _ in times]
+    cpu = [c for _, c in times]
+    timed_steps = (len(wall) - w) * spe
+    seconds = wall[-1] - wall[w - 1]
+    per_call = sorted(b - a for a, b in zip(wall[w - 1:], wall[w:]))
+    best = statistics.mean(per_call[: max(1, len(per_call) // 4)]) / spe  # fastest quarter
     return {"settings": s, "img_per_s": round(timed_steps * s["batch"] / seconds, 1),
-            "ms_per_step": round(1000 * seconds / timed_steps, 1), "timed_steps": timed_steps,
-            "first_steps_s": round(stamps[w - 1] - t0, 2),
+            "img_per_s_best_quarter": round(s["batch"] / best, 1),
+            "ms_per_step": round(1000 * seconds / timed_steps, 1),
+            "cpu_ms_per_image": round(1000 * (cpu[-1] - cpu[w - 1]) / (timed_steps * s["batch"]),
+                                      2),
+            "timed_steps": timed_steps, "first_steps_s": round(wall[w - 1] - t0, 2),
             "loadavg_before": [round(v, 2) for v in load_before],
             "loadavg_after": [round(v, 2) for v in os.getloadavg()]}
+
+
+def matmul_peak(n: int = 1024, repeats: int = 20) -> dict:
+    """The CPU's achievable float32 rate: GFLOP/s of an n x n matrix product (best of
+    ``repeats``), the roofline a training step is compared against."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    mm = tf.function(lambda x, y: tf.matmul(x, y))
+    mm(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        mm(a, b).numpy()
+        best = min(best, time.perf_counter() - t)
+    return {"n": n, "gflops_best": round(2 * n ** 3 / best / 1e9, 1),
+            "loadavg": [round(v, 2) for v in os.getloadavg()]}
+
+
+def model_macs(width: float, size=(48, 144)) -> int:
+    from lpr_lib.model import ModelConfig, build_model, count_flops
+
+    return count_flops(build_model(ModelConfig(width=width), image_size=tuple(size)))["macs"]
 
 
 def run_one(settings: dict, steps: int, warmup: int, repeats: int = 1) -> dict:
@@ -152,6 +179,8 @@ def run_one(settings: dict, steps: int, warmup: int, repeats: int = 1) -> dict:
     out = dict(runs[0])
     out["img_per_s"] = statistics.median(rates)
     out["runs_img_per_s"] = rates
+    out["img_per_s_best_quarter"] = statistics.median(r["img_per_s_best_quarter"] for r in runs)
+    out["cpu_ms_per_image"] = statistics.median(r["cpu_ms_per_image"] for r in runs)
     out["loadavg_before"] = [r["loadavg_before"] for r in runs]
     out["loadavg_after"] = [r["loadavg_after"] for r in runs]
     return out
@@ -160,6 +189,7 @@ def run_one(settings: dict, steps: int, warmup: int, repeats: int = 1) -> dict:
 STUDY = {  # one factor at a time from NAIVE (width 0.5)
     "naive": {},
     "data=memory": {"data": "memory"},
+    "data=pipeline (augment)": {"data": "pipeline"},
     "heads=stacked": {"heads": "stacked"},
     "jit": {"jit": True},
     "bn=fused": {"bn": "fused"},
@@ -172,6 +202,7 @@ STUDY = {  # one factor at a time from NAIVE (width 0.5)
     "mixed_bfloat16": {"precision": "mixed_bfloat16"},
     "size=32x96": {"size": [32, 96]},
     "size=24x96": {"size": [24, 96]},
+    "chosen": CHOSEN,
 }
 
 
@@ -197,24 +228,33 @@ def main(argv=None) -> int:
         args.steps, args.warmup, args.repeats, args.widths = 4, 2, 1, [0.25]
     started = time.time()
     result = {"steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
-              "naive": NAIVE, "chosen": CHOSEN, "study": {}, "before_after": []}
+              "naive": NAIVE, "chosen": CHOSEN, "study": {}, "before_after": [],
+              "matmul_peak": matmul_peak()}
+    print(f"matmul peak: {result['matmul_peak']}", flush=True)
     if args.study:
         for label, change in STUDY.items():
             if args.only and label not in args.only:
                 continue
             r = run_one(dict(NAIVE, **change), args.steps, args.warmup, args.repeats)
             result["study"][label] = r
-            print(f"{label:28s} {r['img_per_s']:7.1f} img/s  runs {r['runs_img_per_s']}  "
-                  f"load {r['loadavg_before'][0][0]}", flush=True)
+            print(f"{label:28s} {r['img_per_s']:7.1f} img/s  best-quarter "
+                  f"{r['img_per_s_best_quarter']:7.1f}  cpu {r['cpu_ms_per_image']:6.2f} ms/img  "
+                  f"runs {r['runs_img_per_s']}  load {r['loadavg_before'][0][0]}", flush=True)
     else:
         for width in args.widths:
             row = {"width": width}
             for which, base in (("before", NAIVE), ("after", CHOSEN)):
                 r = run_one(dict(base, width=width), args.steps, args.warmup, args.repeats)
                 row[which] = r
-                print(f"width {width:4} {which:6s} {r['img_per_s']:7.1f} img/s  runs "
-                      f"{r['runs_img_per_s']}  load {r['loadavg_before'][0][0]}", flush=True)
+                print(f"width {width:4} {which:6s} {r['img_per_s']:7.1f} img/s  best-quarter "
+                      f"{r['img_per_s_best_quarter']:7.1f}  cpu {r['cpu_ms_per_image']:6.2f} "
+                      f"ms/img  runs {r['runs_img_per_s']}  load {r['loadavg_before'][0][0]}",
+                      flush=True)
             row["speedup"] = round(row["after"]["img_per_s"] / row["before"]["img_per_s"], 2)
+            row["forward_macs"] = model_macs(width)
+            # a training step is ~3 forward passes (forward, and two for the backward pass)
+            row["after_train_gflops"] = round(6 * row["forward_macs"] *
+                                              row["after"]["img_per_s"] / 1e9, 1)
             result["before_after"].append(row)
     name = args.name or ("train_speed_study" if args.study else "train_speed")
     path = write_result(name, result, started=started)
