@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", type=_size, default=(48, 144), help="output HxW (default 48x144)")
     s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     s.add_argument("--config", default=None, help="YAML file with generator settings")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace an existing label file in --out (default: refuse)")
 
     for name in ("check", "stats"):
         c = p[name]
@@ -74,13 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = p["eval"]
     e.add_argument("data", nargs="+", help="dataset(s) in any format the data module reads")
-    e.add_argument("--model", default=None, help="model file or run folder (default: latest run)")
+    e.add_argument("--model", default=None,
+                   help="model file or run folder (default: the latest run under runs/)")
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--thresholds", type=float, nargs="+", default=[0.85, 0.95])
 
     pr = p["predict"]
     pr.add_argument("images", nargs="+", help="cropped plate images")
-    pr.add_argument("--model", default=None, help="model file or run folder (default: latest run)")
+    pr.add_argument("--model", default=None,
+                    help="model file or run folder (default: the latest run under runs/)")
     pr.add_argument("--json", action="store_true", help="print JSON")
 
     x = p["export"]
