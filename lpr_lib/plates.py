@@ -197,6 +197,13 @@ _KIND_RULES: dict[str, tuple[re.Pattern, str]] = {
 }
 
 
+def kind_rule(kind: str) -> str:
+    """The character rule of a plate ``kind`` in words (e.g. for a table in the book)."""
+    if kind not in _KIND_RULES:
+        raise PlateError(f"unknown plate kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return _KIND_RULES[kind][1]
+
+
 def rows(text: str, kind: str) -> tuple[str, ...]:
     """The text of each printed row: one row, or (province+letter, the rest) on
     double-row plates. The label is always the row-major reading, top row first."""

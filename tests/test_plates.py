@@ -100,3 +100,9 @@ def test_rows_and_filenames():
     assert P.rows("浙B9876挂", "trailer") == ("浙B", "9876挂")
     assert P.rows("苏E1500Q", "blue") == ("苏E1500Q",)
     assert P.text_from_filename("dir/苏E1500Q_3.jpg") == "苏E1500Q"
+
+
+def test_kind_rule_words():
+    assert "警" in P.kind_rule("police") and "D/F" in P.kind_rule("green_large")
+    with pytest.raises(PlateError, match="unknown plate kind"):
+        P.kind_rule("purple")
