@@ -222,7 +222,7 @@ def render_plate(text: str, kind: str, scale: float, rng: np.random.Generator,
         target[y0:y1, x0:x1] = np.maximum(target[y0:y1, x0:x1], g[: y1 - y0, : x1 - x0])
     # stroke weight varies between plate makers and with wear: re-threshold a blurred mask
     if scale * 2 >= 1:
-        t = float(rng.uniform(0.4, 0.68))
+        t = float(rng.uniform(0.45, 0.72))
         for m in (mask, red):
             if m.any():
                 soft = cv2.GaussianBlur(m, (0, 0), max(0.5, 0.9 * scale))
@@ -277,7 +277,7 @@ def _add_dirt(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.
     thr = np.quantile(field, 1 - cover)
     a = np.clip((field - thr) / 0.08, 0, 1) * float(rng.uniform(0.3, 0.5 + 0.35 * strength))
     a += np.linspace(0, 1, H, dtype=np.float32)[:, None] ** 3 * 0.25 * strength
-    colour = np.array([float(rng.uniform(0.35, 0.55)), float(rng.uniform(0.3, 0.45)), float(rng.uniform(0.2, 0.35))],
+    colour = np.array([float(rng.uniform(0.35, 0.5)), float(rng.uniform(0.33, 0.45)), float(rng.uniform(0.28, 0.4))],
                       np.float32)
     a = np.clip(a, 0, 0.9)[..., None]
     return img * (1 - a) + colour * a
