@@ -45,8 +45,9 @@ class ModelConfig:
     #: decay on BatchNorm gamma, "l2" or "l1" (network slimming)
     bn_decay: float = 0.0
     bn_decay_type: str = "l2"
-    #: "avg" (global average pooling) or "flatten" (keep where each feature is)
-    pooling: str = "avg"
+    #: "flatten" (keep where each feature is: each head sees which column it came from) or
+    #: "avg" (global average pooling, the seed's; learns to read far more slowly, see ch. 4)
+    pooling: str = "flatten"
     dropout: float = 0.0
     #: add a plate-kind head (``len(plates.KINDS)`` classes, target from plates.infer_kind)
     kind_head: bool = False

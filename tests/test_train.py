@@ -15,8 +15,10 @@ SIZE = [32, 96]
 
 def tiny_config(**over):
     cfg = ExperimentConfig(name="tiny", epochs=1, batch_size=16, verbose=0)
+    # XLA off (its compile is most of a tiny run's time) except where a test turns it on
     sets = [f"data.image_size={SIZE}", "model.width=0.25", "data.val_size=0",
-            "schedule.name=constant"] + [f"{k}={v}" for k, v in over.items()]
+            "schedule.name=constant", "jit_compile=false"] + \
+        [f"{k}={v}" for k, v in over.items()]
     return cfg.override(sets)
 
 
@@ -99,7 +101,7 @@ def test_quick_mode_shrinks_the_default(monkeypatch):
 
 def test_tiny_run_writes_its_run_folder(tmp_path):
     out = tmp_path / "run"
-    history = train(tiny_config(), out, train_data=tiny_data())
+    history = train(tiny_config(jit_compile="true"), out, train_data=tiny_data())
     assert set(history.history) >= {"loss", "chars_plate_acc", "length_accuracy", "img_per_s"}
     for name in ("config.yaml", "history.csv", "last.keras", "best.keras", "result.json"):
         assert (out / name).is_file(), name
@@ -108,6 +110,7 @@ def test_tiny_run_writes_its_run_folder(tmp_path):
     assert [r["epoch"] for r in rows] == [0]
     result = json.loads((out / "result.json").read_text())
     assert result["meta"]["seed"] == tiny_config().seed
+    assert result["meta"]["config"]["jit_compile"] is True
     assert result["meta"]["config"]["model"]["width"] == 0.25
     assert result["result"]["epochs_done"] == 1 and result["result"]["params"] > 0
 
@@ -137,6 +140,9 @@ def test_resume_after_a_kill_continues_at_the_next_epoch(tmp_path):
     assert seen.epochs == [1]  # epoch 0 was not trained again
     assert [r["epoch"] for r in load_history(out)] == [0, 1]  # CSV appended, not rewritten
     assert not (out / "backup").exists()
+    # training again into the finished folder is a new run: a new history, not appended
+    train(cfg, out, train_data=tiny_data())
+    assert [r["epoch"] for r in load_history(out)] == [0, 1]
 
 
 DETERMINISM = textwrap.dedent("""
