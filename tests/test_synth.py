@@ -218,3 +218,21 @@ def test_data_samples_match_their_labels(data_samples):
         assert P.text_from_filename(name) == text and (data_samples / name).is_file()
         kinds.add(P.infer_kind(text))
     assert kinds == set(P.infer_kind(P.sample_text(k, np.random.default_rng(0))) for k in P.KINDS)
+
+
+def test_image_stats_measure_what_they_say():
+    from lpr_lib.synth.stats import compare, image_stats
+
+    flat = np.full((24, 94, 3), 128, np.uint8)
+    rng = np.random.default_rng(0)
+    busy = rng.integers(0, 256, (24, 94, 3), dtype=np.uint8)
+    red = np.zeros((24, 94, 3), np.uint8)
+    red[..., 0] = 255
+    st = image_stats([flat, busy, red])
+    assert st["contrast"][0] == 0 and st["sharpness"][0] == 0
+    assert st["contrast"][1] > 0.1 and st["sharpness"][1] > st["sharpness"][0]
+    assert st["saturation"][0] == 0 and st["saturation"][2] == 1 and st["brightness"][2] == 1
+    q = compare({"a": st})["a"]["brightness"]
+    assert len(q) == 3 and q[0] <= q[1] <= q[2]
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        image_stats([np.zeros((4, 4))])

@@ -79,8 +79,8 @@ class Degradation:
 def default_degradations() -> dict[str, Degradation]:
     """Defaults tuned by eye against real crops (CCPD at 94x24, EasyPR at 136x36)."""
     d = dict(perspective=(0.8, 0.5), rotation=(0.7, 0.5), crop_jitter=(1.0, 0.5),
-             truncation=(0.03, 0.5), blur=(0.5, 0.5), motion_blur=(0.15, 0.5),
-             low_res=(0.5, 0.6), noise=(0.6, 0.4), jpeg=(0.7, 0.5), lighting=(0.9, 0.5),
+             truncation=(0.03, 0.5), blur=(0.3, 0.4), motion_blur=(0.1, 0.5),
+             low_res=(0.4, 0.5), noise=(0.6, 0.4), jpeg=(0.7, 0.5), lighting=(0.9, 0.5),
              shadow=(0.15, 0.6), haze=(0.08, 0.5), night=(0.07, 0.5), dirt=(0.2, 0.5))
     return {k: Degradation(*v) for k, v in d.items()}
 

@@ -93,7 +93,7 @@ def _background(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarr
     Returns (h, w, 3) or, for plates of one colour per row, (h, 1, 3) that broadcasts."""
     ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
     if kind == "blue":
-        c = _hsv(float(rng.uniform(208, 238)), float(rng.uniform(0.6, 0.97)), float(rng.uniform(0.68, 1.0)))
+        c = _hsv(float(rng.uniform(208, 238)), float(rng.uniform(0.66, 1.0)), float(rng.uniform(0.6, 0.95)))
     elif kind in ("yellow", "yellow_double", "learner", "trailer"):
         c = _hsv(float(rng.uniform(42, 52)), float(rng.uniform(0.85, 1.0)), float(rng.uniform(0.85, 1.0)))
     elif kind == "police":
