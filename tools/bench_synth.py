@@ -34,7 +34,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
             generate(args.count, d, seed=0, workers=workers, progress=False)
-            out["generate_plates_per_s"][str(workers)] = round(args.count / (time.perf_counter() - t), 1)
+            rate = args.count / (time.perf_counter() - t)
+            out["generate_plates_per_s"][str(workers)] = round(rate, 1)
     try:
         out["load_average_1min"] = round(os.getloadavg()[0], 2)
     except OSError:  # pragma: no cover

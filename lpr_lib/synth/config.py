@@ -194,7 +194,8 @@ class SynthConfig:
         except yaml.YAMLError as err:
             raise ValueError(f"{where}: not valid YAML ({err})") from err
         if not isinstance(data, dict):
-            raise ValueError(f"{where}: a synth config is a mapping of fields, not {type(data).__name__}")
+            raise ValueError(f"{where}: a synth config is a mapping of fields, "
+                             f"not {type(data).__name__}")
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as err:

@@ -10,6 +10,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+def _u(rng: np.random.Generator, low: float, high: float) -> float:
+    """A uniform draw as a Python float (a NumPy float64 scalar would upcast float32 images)."""
+    return float(rng.uniform(low, high))
+
+
+def _n(rng: np.random.Generator, mean: float, sd: float) -> float:
+    return float(rng.normal(mean, sd))
+
+
 
 def place(plate: np.ndarray, alpha: np.ndarray, out_hw: tuple[int, int], rng: np.random.Generator,
           perspective: float = 0.0, rotation: float = 0.0, jitter: float = 0.0,
@@ -29,10 +38,10 @@ def place(plate: np.ndarray, alpha: np.ndarray, out_hw: tuple[int, int], rng: np
         d = 0.06 * perspective * pw
         quad += rng.uniform(-d, d, (4, 2)).astype(np.float32) * np.float32([1.0, 0.6])
         # a camera off to one side: one vertical edge shorter than the other
-        k = float(rng.normal(0, 0.08 * perspective))
+        k = _n(rng, 0, 0.08 * perspective)
         quad[:, 1] *= 1 + k * np.sign(quad[:, 0])
     if rotation > 0:
-        a = np.deg2rad(np.clip(float(rng.normal(0, 6.0 * rotation)), -15, 15))
+        a = np.deg2rad(np.clip(_n(rng, 0, 6.0 * rotation), -15, 15))
         rot = np.float32([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         quad = quad @ rot.T
     # fit the quad's bounding box into the output box, then loosen/tighten each side
@@ -63,64 +72,64 @@ def car_background(hw: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     H, W = hw
     base = [(0.08, 0.08, 0.08), (0.25, 0.25, 0.27), (0.6, 0.6, 0.62), (0.9, 0.9, 0.9),
             (0.55, 0.1, 0.1), (0.1, 0.2, 0.45), (0.45, 0.45, 0.4)]
-    c = np.array(base[int(rng.integers(len(base)))], np.float32) * float(rng.uniform(0.7, 1.2))
-    g = np.linspace(float(rng.uniform(0.7, 1.2)), float(rng.uniform(0.7, 1.2)), H, dtype=np.float32)
+    c = np.array(base[int(rng.integers(len(base)))], np.float32) * _u(rng, 0.7, 1.2)
+    g = np.linspace(_u(rng, 0.7, 1.2), _u(rng, 0.7, 1.2), H, dtype=np.float32)
     img = np.clip(c[None, None, :] * g[:, None, None], 0, 1)
     return np.broadcast_to(img, (H, W, 3)).astype(np.float32)
 
 
 def lighting(img, s, rng):
-    b = float(rng.uniform(1 - 0.45 * s, 1 + 0.35 * s))
-    c = float(rng.uniform(1 - 0.4 * s, 1 + 0.25 * s))
+    b = _u(rng, 1 - 0.45 * s, 1 + 0.35 * s)
+    c = _u(rng, 1 - 0.4 * s, 1 + 0.25 * s)
     cast = rng.normal(1, 0.07 * s, 3).astype(np.float32)
     mean = img.mean()
     out = np.clip((img - mean) * c + mean, 0, 1) * b * cast
-    gamma = np.exp(float(rng.normal(0, 0.25 * s)))
+    gamma = np.exp(_n(rng, 0, 0.25 * s))
     return cv2.pow(np.clip(out, 0, 1), gamma)
 
 
 def shadow(img, s, rng):
     H, W = img.shape[:2]
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    a = float(rng.uniform(0, 2 * np.pi))
-    px, py = float(rng.uniform(0.2, 0.8)) * W, float(rng.uniform(0.2, 0.8)) * H
+    a = _u(rng, 0, 2 * np.pi)
+    px, py = _u(rng, 0.2, 0.8) * W, _u(rng, 0.2, 0.8) * H
     d = (xx - px) * np.cos(a) + (yy - py) * np.sin(a)
     edge = np.clip(d / max(1.0, 0.03 * W) + 0.5, 0, 1)
-    dark = float(rng.uniform(1 - 0.65 * s, 1 - 0.25 * s))
+    dark = _u(rng, 1 - 0.65 * s, 1 - 0.25 * s)
     return img * (1 - (1 - dark) * edge)[..., None]
 
 
 def haze(img, s, rng):
-    a = float(rng.uniform(0.15, 0.55)) * s
-    fog = np.float32(float(rng.uniform(0.7, 0.95))) * np.array([1.0, 1.0, float(rng.uniform(1.0, 1.05))],
+    a = _u(rng, 0.15, 0.55) * s
+    fog = np.float32(_u(rng, 0.7, 0.95)) * np.array([1.0, 1.0, _u(rng, 1.0, 1.05)],
                                                         np.float32)
     return np.clip(img * (1 - a) + fog * a, 0, 1)
 
 
 def night(img, s, rng):
     H, W = img.shape[:2]
-    level = float(rng.uniform(0.18, 0.45)) if s > 0 else 1.0
+    level = _u(rng, 0.18, 0.45) if s > 0 else 1.0
     level = 1 - (1 - level) * s
-    tint = np.array([1.0, float(rng.uniform(0.85, 1.0)), float(rng.uniform(0.6, 0.9))], np.float32)
+    tint = np.array([1.0, _u(rng, 0.85, 1.0), _u(rng, 0.6, 0.9)], np.float32)
     out = img * level * tint
     # a lamp's glow from one side
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    cx, cy = float(rng.uniform(-0.2, 1.2)) * W, float(rng.uniform(-0.5, 1.5)) * H
+    cx, cy = _u(rng, -0.2, 1.2) * W, _u(rng, -0.5, 1.5) * H
     glow = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (0.6 * W) ** 2))
-    out = out + (glow * float(rng.uniform(0.0, 0.5)) * s)[..., None] * img * tint
+    out = out + (glow * _u(rng, 0.0, 0.5) * s)[..., None] * img * tint
     return np.clip(out + rng.normal(0, 0.03 * s, img.shape).astype(np.float32), 0, 1)
 
 
 def blur(img, s, rng):
-    sigma = float(rng.uniform(0.3, 0.3 + 1.3 * s)) * img.shape[0] / 48.0
+    sigma = _u(rng, 0.3, 0.3 + 1.3 * s) * img.shape[0] / 48.0
     return cv2.GaussianBlur(img, (0, 0), sigma)
 
 
 def motion_blur(img, s, rng):
-    n = int(round(float(rng.uniform(2, 2 + 3 * s)) * img.shape[0] / 48.0))
+    n = int(round(_u(rng, 2, 2 + 3 * s) * img.shape[0] / 48.0))
     n = max(2, n)
     k = np.zeros((n * 2 + 1, n * 2 + 1), np.float32)
-    a = np.deg2rad(float(rng.normal(0, 20)))
+    a = np.deg2rad(_n(rng, 0, 20))
     for t in np.linspace(-n, n, 4 * n + 1):
         k[int(round(n + t * np.sin(a))), int(round(n + t * np.cos(a)))] = 1
     return cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT)
@@ -128,21 +137,21 @@ def motion_blur(img, s, rng):
 
 def low_res(img, s, rng):
     H, W = img.shape[:2]
-    f = float(rng.uniform(1 - 0.7 * s, 1 - 0.1 * s))
+    f = _u(rng, 1 - 0.7 * s, 1 - 0.1 * s)
     h, w = max(4, int(round(H * f))), max(8, int(round(W * f)))
     small = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
 
 
 def noise(img, s, rng):
-    sigma = float(rng.uniform(0.005, 0.06 * s + 0.005))
+    sigma = _u(rng, 0.005, 0.06 * s + 0.005)
     n = rng.normal(0, sigma, img.shape[:2] + (1,)) * 0.7 + rng.normal(0, sigma, img.shape) * 0.5
     return np.clip(img + n.astype(np.float32), 0, 1)
 
 
 def jpeg(img_u8: np.ndarray, s, rng) -> np.ndarray:
     """JPEG round trip of a uint8 RGB image at quality 95 - 70 * s .. 95."""
-    q = int(float(rng.uniform(95 - 70 * s, 95)))
+    q = int(_u(rng, 95 - 70 * s, 95))
     ok, buf = cv2.imencode(".jpg", img_u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
 

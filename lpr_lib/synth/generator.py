@@ -174,7 +174,8 @@ def _work(args) -> list[tuple[int, str, str]]:
         if not ok:  # pragma: no cover
             raise OSError(f"{out_dir}/{name}: JPEG encoding failed")
         (Path(out_dir) / name).write_bytes(buf.tobytes())
-        out.append((i, _label_line(name, s.label), f"{name}\t{s.label}\t{s.text}\t{s.kind}\t{s.noise}"))
+        meta = f"{name}\t{s.label}\t{s.text}\t{s.kind}\t{s.noise}"
+        out.append((i, _label_line(name, s.label), meta))
     return out
 
 

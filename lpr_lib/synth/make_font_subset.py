@@ -5,7 +5,7 @@ subset of Noto Sans CJK SC Bold and Regular (SIL Open Font License 1.1) holding 
 glyphs that plates use (``plates.CHARS``), printable ASCII and a few characters
 for the book's labels. Debian's ``fonts-noto-cjk`` package provides the source::
 
-    python -m lpr_lib.synth.make_font_subset   # writes fonts/LPRPlateSansBold.otf and LPRPlateSans.otf
+    python -m lpr_lib.synth.make_font_subset  # fonts/LPRPlateSansBold.otf, LPRPlateSans.otf
 
 The subset is renamed "LPR Plate Sans" as the OFL asks of modified versions
 (Noto is not a Reserved Font Name, but a distinct name keeps it apart from the
@@ -28,7 +28,8 @@ FAMILY = "LPR Plate Sans"
 #: Regular face lets matplotlib draw the book's plain labels without a missing-weight warning
 #: (and sorts first, so lpr_lib.book.setup registers it).
 WEIGHTS = {
-    "Bold": (NOTO / "NotoSansCJK-Bold.ttc", "Noto Sans CJK SC Bold", FONTS / "LPRPlateSansBold.otf"),
+    "Bold": (NOTO / "NotoSansCJK-Bold.ttc", "Noto Sans CJK SC Bold",
+             FONTS / "LPRPlateSansBold.otf"),
     "Regular": (NOTO / "NotoSansCJK-Regular.ttc", "Noto Sans CJK SC",
                 FONTS / "LPRPlateSans.otf"),
 }

@@ -31,8 +31,8 @@ def plate_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None
         raise ValueError("plate_grid needs at least one image")
     nrows = -(-n // ncols)
     h, w = images[0].shape[:2]
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * width, nrows * width * h / w + 0.35 * nrows),
-                             squeeze=False)
+    figsize = (ncols * width, nrows * width * h / w + 0.35 * nrows)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:

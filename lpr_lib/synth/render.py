@@ -30,6 +30,15 @@ FONT_PATH = FONT_DIR / "LPRPlateSansBold.otf"
 
 Box = tuple[float, float, float, float]
 
+def _u(rng: np.random.Generator, low: float, high: float) -> float:
+    """A uniform draw as a Python float (a NumPy float64 scalar would upcast float32 images)."""
+    return float(rng.uniform(low, high))
+
+
+def _n(rng: np.random.Generator, mean: float, sd: float) -> float:
+    return float(rng.normal(mean, sd))
+
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -93,26 +102,26 @@ def _background(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarr
     Returns (h, w, 3) or, for plates of one colour per row, (h, 1, 3) that broadcasts."""
     ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
     if kind == "blue":
-        c = _hsv(float(rng.uniform(208, 238)), float(rng.uniform(0.66, 1.0)), float(rng.uniform(0.6, 0.95)))
+        c = _hsv(_u(rng, 208, 238), _u(rng, 0.66, 1.0), _u(rng, 0.6, 0.95))
     elif kind in ("yellow", "yellow_double", "learner", "trailer"):
-        c = _hsv(float(rng.uniform(42, 52)), float(rng.uniform(0.85, 1.0)), float(rng.uniform(0.85, 1.0)))
+        c = _hsv(_u(rng, 42, 52), _u(rng, 0.85, 1.0), _u(rng, 0.85, 1.0))
     elif kind == "police":
-        c = np.full(3, float(rng.uniform(0.88, 0.98)), np.float32)
+        c = np.full(3, _u(rng, 0.88, 0.98), np.float32)
     elif kind in ("hk_macao", "embassy", "consulate"):
-        c = np.full(3, float(rng.uniform(0.04, 0.12)), np.float32)
+        c = np.full(3, _u(rng, 0.04, 0.12), np.float32)
     elif kind == "green_small":  # gradient: near-white green at the top to green below
-        top = _hsv(float(rng.uniform(100, 130)), float(rng.uniform(0.05, 0.15)), float(rng.uniform(0.92, 1.0)))
-        bottom = _hsv(float(rng.uniform(115, 135)), float(rng.uniform(0.45, 0.65)), float(rng.uniform(0.72, 0.88)))
+        top = _hsv(_u(rng, 100, 130), _u(rng, 0.05, 0.15), _u(rng, 0.92, 1.0))
+        bottom = _hsv(_u(rng, 115, 135), _u(rng, 0.45, 0.65), _u(rng, 0.72, 0.88))
         return (top + (bottom - top) * ys ** 0.8).astype(np.float32)
     elif kind == "green_large":  # yellow left part (province + letter), green right part
         img = np.empty((h, w, 3), np.float32)
         split = int(round(w * 118.0 / 480.0))
-        img[:, :split] = _hsv(float(rng.uniform(42, 52)), float(rng.uniform(0.85, 1.0)), float(rng.uniform(0.85, 1.0)))
-        img[:, split:] = _hsv(float(rng.uniform(115, 135)), float(rng.uniform(0.5, 0.7)), float(rng.uniform(0.7, 0.85)))
+        img[:, :split] = _hsv(_u(rng, 42, 52), _u(rng, 0.85, 1.0), _u(rng, 0.85, 1.0))
+        img[:, split:] = _hsv(_u(rng, 115, 135), _u(rng, 0.5, 0.7), _u(rng, 0.7, 0.85))
         return img
     else:  # pragma: no cover - every kind is listed above
         raise ValueError(f"no colours for plate kind {kind!r}")
-    shade = 1.0 + float(rng.uniform(-0.06, 0.06)) * (ys - 0.5)  # a little light falloff
+    shade = 1.0 + _u(rng, -0.06, 0.06) * (ys - 0.5)  # a little light falloff
     return np.clip(c * shade, 0, 1).astype(np.float32)  # (h, 1, 3): broadcasts over the width
 
 
@@ -222,7 +231,7 @@ def render_plate(text: str, kind: str, scale: float, rng: np.random.Generator,
         target[y0:y1, x0:x1] = np.maximum(target[y0:y1, x0:x1], g[: y1 - y0, : x1 - x0])
     # stroke weight varies between plate makers and with wear: re-threshold a blurred mask
     if scale * 2 >= 1:
-        t = float(rng.uniform(0.45, 0.72))
+        t = _u(rng, 0.45, 0.72)
         for m in (mask, red):
             if m.any():
                 soft = cv2.GaussianBlur(m, (0, 0), max(0.5, 0.9 * scale))
@@ -256,14 +265,14 @@ def render_plate(text: str, kind: str, scale: float, rng: np.random.Generator,
     # rivets: bolt heads, metallic grey with a dark rim
     for cx, cy in lay.rivets:
         if rng.random() < 0.85:
-            c = (int(round(cx * scale + float(rng.normal(0, 2 * scale)))), int(round(cy * scale)))
-            r = max(1, int(round(float(rng.uniform(3.5, 5.5)) * scale)))
-            tone = float(rng.uniform(0.45, 0.85))
+            c = (int(round(cx * scale + _n(rng, 0, 2 * scale))), int(round(cy * scale)))
+            r = max(1, int(round(_u(rng, 3.5, 5.5) * scale)))
+            tone = _u(rng, 0.45, 0.85)
             cv2.circle(img, c, r + max(1, int(scale)), (0.15, 0.15, 0.15), -1, cv2.LINE_AA)
             cv2.circle(img, c, r, (tone, tone, tone * 0.97), -1, cv2.LINE_AA)
     if dirt > 0:
         img = _add_dirt(img, dirt, rng)
-    alpha = _rounded_mask(H, W, int(round(float(rng.uniform(4, 12)) * scale)))
+    alpha = _rounded_mask(H, W, int(round(_u(rng, 4, 12) * scale)))
     return np.clip(img, 0, 1).astype(np.float32), alpha
 
 
@@ -275,9 +284,9 @@ def _add_dirt(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.
     field = cv2.GaussianBlur(field, (0, 0), max(1.0, H / 30))
     cover = 0.08 + 0.2 * strength  # share of the plate under dirt
     thr = np.quantile(field, 1 - cover)
-    a = np.clip((field - thr) / 0.08, 0, 1) * float(rng.uniform(0.3, 0.5 + 0.35 * strength))
+    a = np.clip((field - thr) / 0.08, 0, 1) * _u(rng, 0.3, 0.5 + 0.35 * strength)
     a += np.linspace(0, 1, H, dtype=np.float32)[:, None] ** 3 * 0.25 * strength
-    colour = np.array([float(rng.uniform(0.35, 0.5)), float(rng.uniform(0.33, 0.45)), float(rng.uniform(0.28, 0.4))],
+    colour = np.array([_u(rng, 0.35, 0.5), _u(rng, 0.33, 0.45), _u(rng, 0.28, 0.4)],
                       np.float32)
     a = np.clip(a, 0, 0.9)[..., None]
     return img * (1 - a) + colour * a
