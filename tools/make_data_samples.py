@@ -29,8 +29,10 @@ def main() -> None:
     kinds = list(KINDS)
     gen = PlateGenerator(SynthConfig(), seed=SEED)
     args.out.mkdir(parents=True, exist_ok=True)
-    for old in args.out.glob("*.jpg"):
-        old.unlink()
+    old_labels = args.out / "labels.txt"
+    if old_labels.is_file():  # replace only the images of the previous run, nothing else
+        for line in old_labels.read_text(encoding="utf-8").splitlines():
+            (args.out / line.split(" ")[0]).unlink(missing_ok=True)
     labels, meta = [], ["file\tlabel\ttext\tkind\tnoise"]
     for i in range(args.per_kind * len(kinds)):
         kind = kinds[i % len(kinds)]
