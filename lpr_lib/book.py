@@ -40,7 +40,9 @@ def _use_cjk_font() -> None:
     for path in sorted(fonts.glob("*.otf")) + sorted(fonts.glob("*.ttf")):
         font_manager.fontManager.addfont(str(path))
         name = font_manager.FontProperties(fname=str(path)).get_name()
-        rcParams["font.sans-serif"] = [name] + list(rcParams["font.sans-serif"])
+        # DejaVu first (Greek, minus signs), the CJK subset for the plate characters:
+        # matplotlib falls back glyph by glyph along this list.
+        rcParams["font.family"] = ["DejaVu Sans", name]
         break
 
 

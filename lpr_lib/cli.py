@@ -34,7 +34,6 @@ COMMANDS = {
     "eval": ("lpr_lib.evaluate", "evaluate a model on a dataset"),
     "predict": ("lpr_lib.export", "read the plate in each image"),
     "export": ("lpr_lib.export", "export a trained model as SavedModel and/or TFLite"),
-    "prune": ("lpr_lib.prune", "network-slimming pruning of a trained model"),
 }
 
 
@@ -92,10 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="output folder")
     x.add_argument("--format", choices=["savedmodel", "tflite", "both"], default="both")
 
-    pn = p["prune"]
-    pn.add_argument("--model", default=None, help="model file or run folder (default: latest run)")
-    pn.add_argument("--ratio", type=float, default=0.3, help="share of BN channels to remove")
-    pn.add_argument("--out", required=True, help="output model file")
     return parser
 
 
