@@ -19,11 +19,10 @@ def predict_dataset(model, source, batch_size: int = 256, whiten: bool | None = 
     list of samples). Returns ``(outputs, labels)``: a dict of NumPy arrays by output name
     and the ``(N, 8)`` labels, in the dataset's order."""
     from lpr_lib.data import make_dataset
-    from lpr_lib.export import run_config
+    from lpr_lib.export import run_whiten
 
     if whiten is None:
-        cfg = run_config(model)
-        whiten = True if cfg is None else cfg.data.whiten
+        whiten = run_whiten(model)
     ds = make_dataset(source, batch_size=batch_size, image_size=tuple(model.input.shape[1:3]),
                       whiten=whiten, augment=False, shuffle=False, repeat=False)
     outputs, labels = {}, []

@@ -22,7 +22,7 @@ import numpy as np
 
 from lpr_lib.repro import REPO_ROOT
 
-__all__ = ["load_model", "latest_run", "run_config", "Predictor", "predict",
+__all__ = ["load_model", "latest_run", "run_config", "run_whiten", "Predictor", "predict",
            "export_savedmodel", "export_tflite", "tflite_predict", "cli_predict", "cli_export"]
 
 RUNS_DIR = REPO_ROOT / "runs"
@@ -81,6 +81,13 @@ def run_config(model_or_path):
     return ExperimentConfig.from_yaml(cfg) if cfg.is_file() else None
 
 
+def run_whiten(model) -> bool:
+    """Whether ``model`` was trained on whitened images: its run's ``data.whiten``, or
+    ``True`` (the library's default) when the model has no run config beside it."""
+    cfg = run_config(model)
+    return True if cfg is None else cfg.data.whiten
+
+
 def _read_rgb(path) -> np.ndarray:
     from PIL import Image
 
@@ -105,8 +112,7 @@ class Predictor:
     def __init__(self, model, whiten: bool | None = None, mode: str = "product",
                  batch_size: int = 128):
         if whiten is None:
-            cfg = run_config(model)
-            whiten = True if cfg is None else cfg.data.whiten
+            whiten = run_whiten(model)
         self.model, self.whiten, self.mode, self.batch_size = model, whiten, mode, batch_size
         self.image_size = tuple(model.input.shape[1:3])
 
