@@ -25,6 +25,9 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+MODEL_HELP = ("a shipped model's name (mixed, synthetic), 'latest' (the newest run under "
+              "runs/), a run folder or a .keras file (default: mixed, the shipped model)")
+
 # name -> (module, help)
 COMMANDS = {
     "synth": ("lpr_lib.synth.cli", "render synthetic plates and their label file"),
@@ -76,18 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     e = p["eval"]
     e.add_argument("data", nargs="+", help="dataset(s) in any format the data module reads")
     e.add_argument("--model", default=None,
-                   help="model file or run folder (default: the latest run under runs/)")
+                   help=MODEL_HELP)
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--thresholds", type=float, nargs="+", default=[0.85, 0.95])
 
     pr = p["predict"]
     pr.add_argument("images", nargs="+", help="cropped plate images")
     pr.add_argument("--model", default=None,
-                    help="model file or run folder (default: the latest run under runs/)")
+                    help=MODEL_HELP)
     pr.add_argument("--json", action="store_true", help="print JSON")
 
     x = p["export"]
-    x.add_argument("--model", default=None, help="model file or run folder (default: latest run)")
+    x.add_argument("--model", default=None, help=MODEL_HELP)
     x.add_argument("--out", required=True, help="output folder")
     x.add_argument("--format", choices=["savedmodel", "tflite", "both"], default="both")
 

@@ -8,6 +8,7 @@ at confidence thresholds (:func:`lpr_lib.metrics.evaluate_predictions`).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -48,20 +49,36 @@ def evaluate_model(model, source, thresholds=(0.85, 0.95), batch_size: int = 256
                                 thresholds=thresholds)
 
 
+def stored_threshold(model) -> float | None:
+    """The confidence threshold chosen for ``model`` on its validation data (a shipped
+    model's ``result.json``: 99.9% precision there), or ``None``."""
+    source = getattr(model, "_lpr_source", None)
+    path = Path(source).parent / "result.json" if source is not None else None
+    if path is None or not path.is_file():
+        return None
+    threshold = json.loads(path.read_text(encoding="utf-8"))["result"].get("threshold") or {}
+    return threshold.get("product") if isinstance(threshold, dict) else None
+
+
 def cli_eval(args) -> int:
     """``lpr eval DATA... [--model M] [--json] [--thresholds T...]``; without ``--model``
-    the latest run under ``runs/`` is evaluated."""
-    from lpr_lib.export import latest_run, load_model
+    the default shipped model is evaluated."""
+    from lpr_lib.export import load_model
     from lpr_lib.metrics import format_report
 
-    model_path = args.model if args.model is not None else latest_run()
-    model = load_model(model_path)
-    results = {str(d): evaluate_model(model, d, thresholds=args.thresholds) for d in args.data}
+    model = load_model(args.model)
+    thresholds = list(args.thresholds)
+    chosen = stored_threshold(model)
+    if chosen is not None and chosen not in thresholds:
+        thresholds.append(chosen)
+    results = {str(d): evaluate_model(model, d, thresholds=thresholds) for d in args.data}
     if args.json:
-        print(json.dumps({"model": str(model_path), "results": results}, ensure_ascii=False,
-                         indent=2))
+        print(json.dumps({"model": model._lpr_name, "validation_threshold": chosen,
+                          "results": results}, ensure_ascii=False, indent=2))
     else:
-        print(f"model: {model_path}")
+        print(f"model: {model._lpr_name}")
+        if chosen is not None:
+            print(f"threshold chosen on its validation data for 99.9% precision: {chosen:.4f}")
         for data, result in results.items():
             print(f"\n== {data}")
             print(format_report(result))

@@ -22,11 +22,11 @@ import numpy as np
 
 from lpr_lib.repro import REPO_ROOT
 
-__all__ = ["load_model", "latest_run", "run_config", "run_whiten", "Predictor", "predict",
+__all__ = ["load_model", "resolve_model", "latest_run", "run_config", "run_whiten", "Predictor", "predict",
            "export_savedmodel", "export_tflite", "tflite_predict", "cli_predict", "cli_export"]
 
 RUNS_DIR = REPO_ROOT / "runs"
-MODEL_FILES = ("best.keras", "last.keras", "model.keras")
+MODEL_FILES = ("best.keras", "last.keras", "model.keras")  # in this order of preference
 
 
 def latest_run(runs_dir: str | os.PathLike | None = None) -> Path:
@@ -53,18 +53,37 @@ def _model_file(path: Path) -> Path:
     return path
 
 
+def resolve_model(path: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Where a model comes from, and how to name it to the user: ``None`` = the default
+    shipped model; a shipped model's name (``"synthetic"``, see :mod:`lpr_lib.models`);
+    ``"latest"`` = the latest run under ``runs/``; else a run folder or a ``.keras`` file."""
+    from lpr_lib.models import DEFAULT_MODEL, SHIPPED, is_shipped, shipped_path
+
+    if path is None:
+        path = DEFAULT_MODEL
+    if is_shipped(path):
+        return _model_file(shipped_path(str(path))), f"{path} (shipped: {SHIPPED[str(path)]})"
+    if str(path) == "latest" and not Path(path).exists():
+        file = _model_file(latest_run())
+        return file, f"latest run {file.parent}"
+    file = _model_file(Path(path))
+    return file, str(file)
+
+
 def load_model(path: str | os.PathLike | None = None):
-    """Load a model from a ``.keras`` file or a run folder (its ``best.keras``, else
-    ``last.keras``); ``None`` = the latest run under ``runs/``. Loaded for inference
-    (uncompiled)."""
+    """Load a model: ``None`` = the default shipped model (``"mixed"``), a shipped model's
+    name, ``"latest"`` (the latest run under ``runs/``), a ``.keras`` file or a run folder
+    (its ``best.keras``, else ``last.keras``). Loaded for inference (uncompiled); the
+    model's ``_lpr_name`` says which one it is."""
     import keras
 
     import lpr_lib.backbones  # noqa: F401  registers FusedBatchNormalization
     import lpr_lib.losses  # noqa: F401
 
-    file = _model_file(Path(path) if path is not None else latest_run())
+    file, name = resolve_model(path)
     model = keras.models.load_model(file, compile=False)
     model._lpr_source = file  # where it came from: run_config() reads the run's config
+    model._lpr_name = name
     return model
 
 
@@ -204,9 +223,11 @@ def cli_predict(args) -> int:
     model = load_model(args.model)
     results = Predictor(model).predict(args.images)
     if args.json:
-        print(json.dumps([{"image": str(p), "text": t, "confidence": round(c, 6)}
-                          for p, (t, c) in zip(args.images, results)], ensure_ascii=False))
+        print(json.dumps({"model": model._lpr_name, "plates": [
+            {"image": str(p), "text": t, "confidence": round(c, 6)}
+            for p, (t, c) in zip(args.images, results)]}, ensure_ascii=False))
     else:
+        print(f"model: {model._lpr_name}", file=sys.stderr)
         for path, (text, conf) in zip(args.images, results):
             print(f"{text}\t{conf:.4f}\t{path}")
     return 0
@@ -215,6 +236,7 @@ def cli_predict(args) -> int:
 def cli_export(args) -> int:
     """``lpr export --out DIR [--model M] [--format savedmodel|tflite|both]``."""
     model = load_model(args.model)
+    print(f"model: {model._lpr_name}", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = run_config(model)

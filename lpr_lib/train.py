@@ -57,10 +57,18 @@ class DataConfig:
     whiten: bool = True
     #: random geometric/photometric augmentation of training images
     augment: bool = True
-    #: synthetic plates rendered for training (the same set every epoch; augmentation varies)
+    #: synthetic plates rendered for training (rendered once in parallel and cached under
+    #: runs/synth/, the same set every epoch; augmentation varies)
     synthetic_train: int = 4096
-    #: synthetic validation plates (when ``val`` is None)
+    #: synthetic validation plates (when ``val`` is None and no real data is mixed in)
     val_size: int = 512
+    #: several training sources mixed at weights, instead of ``train``: a list of
+    #: ``{source: PATH or "synthetic", weight: W}``; each batch draws an image from source i
+    #: with probability W_i / sum(W). Paths are any format ``data.load_samples`` reads.
+    mix: list = field(default_factory=list)
+    #: share of each real (non-synthetic) source held out for validation, split by plate text
+    #: (all crops of one plate on one side); the best checkpoint is chosen on it
+    val_split: float = 0.1
 
 
 @dataclass
@@ -128,6 +136,12 @@ class ExperimentConfig:
     strategy: str = "none"
     #: split the CPU into this many logical devices (for MirroredStrategy on one CPU)
     logical_cpus: int = 0
+    #: fine-tune: start from the weights of this model (a .keras file or a run folder; the
+    #: architecture must match), instead of a random initialisation
+    init_from: str | None = None
+    #: training steps per epoch; 0 = one pass over the training data (the synthetic set
+    #: when the data are mixed)
+    steps_per_epoch: int = 0
     #: Keras progress display: 1 = bar, 2 = one line per epoch, 0 = silent
     verbose: int = 2
     #: TensorBoard logs in <run>/logs (when the tensorboard package is installed)
@@ -277,22 +291,71 @@ def _kind_indices(labels):
     return np.array([names.index(infer_kind(labels_to_text(row))) for row in labels], np.int32)
 
 
+def _mix_parts(d: DataConfig) -> list[tuple[str, float]]:
+    """``data.mix`` as ``[(source, weight)]``, checked (the error names the entry)."""
+    if d.mix and d.train is not None:
+        raise ConfigError("data.train and data.mix are exclusive: put the training source in "
+                          "data.mix")
+    parts = []
+    for i, entry in enumerate(d.mix):
+        if not isinstance(entry, dict) or set(entry) - {"source", "weight"} or "source" not in entry:
+            raise ConfigError(f"data.mix[{i}] must be a mapping {{source: PATH or synthetic, "
+                              f"weight: W}}, not {entry!r}")
+        weight = entry.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            raise ConfigError(f"data.mix[{i}].weight must be a positive number, not {weight!r}")
+        parts.append((str(entry["source"]), float(weight)))
+    if not 0 <= d.val_split < 1:
+        raise ConfigError(f"data.val_split must be in [0, 1), not {d.val_split!r}")
+    return parts
+
+
 def prepare_data(config: ExperimentConfig):
     """Build ``(train_ds, val_ds or None, steps_per_epoch)`` for a config, as ``tf.data``
-    of ``(images, labels (B, 8))`` (targets are added by :func:`train`)."""
+    of ``(images, labels (B, 8))`` (targets are added by :func:`train`).
+
+    With ``data.mix``, every real source is split by plate text (``data.val_split``); the
+    training stream mixes the synthetic plates and the real crops' training side at their
+    weights, and validation is the real crops' held-out side (unless ``data.val`` is given):
+    the checkpoint is chosen on real plates, never on a test set.
+    """
     from lpr_lib import data
 
     d, size = config.data, tuple(config.data.image_size)
     common = dict(batch_size=config.batch_size, image_size=size, whiten=d.whiten)
-    train_src = d.train if d.train is not None else \
-        synthetic_folder(d.synthetic_train, size, config.seed)
-    samples = data.load_samples(train_src)
-    if not samples:
-        raise ValueError(f"{train_src}: no training samples")
-    train_ds = data.make_dataset(samples, augment=d.augment, shuffle=True, seed=config.seed,
-                                 repeat=True, drop_remainder=True, **common)
-    steps = max(1, len(samples) // config.batch_size)
+    parts = _mix_parts(d)
     val_src = d.val
+    if parts:
+        train_parts, held_out = [], []
+        for source, weight in parts:
+            check = True
+            if source == "synthetic":  # rendered here: no need to decode every image first
+                samples = data.load_samples(synthetic_folder(d.synthetic_train, size, config.seed))
+                check = "labels"
+            else:
+                samples = data.load_samples(source)
+                if d.val_split:
+                    samples, val = data.split_by_plate(samples, d.val_split, config.seed)
+                    held_out += val
+            if not samples:
+                raise ValueError(f"{source}: no training samples")
+            train_parts.append((samples, weight, check))
+        train_ds = data.mixed_dataset(train_parts, augment=d.augment, seed=config.seed, **common)
+        synth = [s for (src, _), (s, _, _) in zip(parts, train_parts) if src == "synthetic"]
+        n = len(synth[0]) if synth else sum(len(s) for s, _, _ in train_parts)
+        if val_src is None and held_out:
+            val_src = held_out
+    else:
+        train_src = d.train if d.train is not None else \
+            synthetic_folder(d.synthetic_train, size, config.seed)
+        samples = data.load_samples(train_src)
+        if not samples:
+            raise ValueError(f"{train_src}: no training samples")
+        train_ds = data.make_dataset(samples, augment=d.augment, shuffle=True, seed=config.seed,
+                                     repeat=True, drop_remainder=True,
+                                     check=True if d.train is not None else "labels", **common)
+        n = len(samples)
+    steps = config.steps_per_epoch or max(1, n // config.batch_size)
     if val_src is None and d.val_size:
         val_src = synthetic_folder(d.val_size, size, config.seed + 1)
     val_ds = None
@@ -302,12 +365,13 @@ def prepare_data(config: ExperimentConfig):
 
 
 def synthetic_folder(count: int, image_size, seed: int, root: Path | None = None) -> Path:
-    """Render ``count`` synthetic plates once into ``runs/synth/<count>-<H>x<W>-seed<seed>/``
-    (reused by later runs and by a resumed run) and return the folder."""
-    from lpr_lib.synth import generate
+    """Render ``count`` synthetic plates once (in parallel, on every core) into
+    ``runs/synth/<count>-<H>x<W>-seed<seed>-g<generator version>/`` (reused by later runs and
+    by a resumed run) and return the folder."""
+    from lpr_lib.synth import GENERATOR_VERSION, generate
 
     root = Path(root) if root is not None else RUNS_DIR / "synth"
-    folder = root / f"{count}-{image_size[0]}x{image_size[1]}-seed{seed}"
+    folder = root / f"{count}-{image_size[0]}x{image_size[1]}-seed{seed}-g{GENERATOR_VERSION}"
     if not (folder / "labels.txt").is_file():
         tmp = folder.with_name(folder.name + ".tmp")
         generate(count, tmp, seed=seed, size=tuple(image_size), progress=False, overwrite=True)
@@ -459,6 +523,8 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
     strategy = _strategy(config)
     with strategy.scope():
         model = build_model(config)
+        if config.init_from and not (out / "backup").is_dir():
+            _load_initial_weights(model, config.init_from)
         compile_model(model, config, steps_per_epoch)
 
     monitor = "val_chars_plate_acc" if val_ds is not None else "chars_plate_acc"
@@ -492,6 +558,22 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
         "steps_per_epoch": steps_per_epoch,
     }, config=config.to_dict(), seed=config.seed, started=started, directory=out)
     return history
+
+
+def _load_initial_weights(model, source) -> None:
+    """Copy the weights of a trained model (file or run folder) into ``model``, layer by
+    layer; a clear error when the two architectures differ."""
+    from lpr_lib.export import load_model
+
+    trained = load_model(source)
+    ours = {w.path: w for w in model.weights}
+    theirs = {w.path: w for w in trained.weights}
+    if set(ours) != set(theirs) or any(ours[k].shape != theirs[k].shape for k in ours):
+        raise ConfigError(f"init_from {source}: its architecture differs from this config's "
+                          f"model ({trained.name} vs {model.name}); fine-tune with the same "
+                          "model section")
+    for key, w in ours.items():
+        w.assign(theirs[key])
 
 
 def _has_tensorboard() -> bool:

@@ -518,3 +518,40 @@ def test_real_ccpd_scenes_parse_and_warp_to_blue_plates(real_plates):
         bluish += crop[:, 2].mean() > crop[:, 0].mean()
     assert bluish >= 30, f"only {bluish} of 32 warped crops are blue"  # ...and blue, but for
     # a few dark or colour-cast photographs
+
+
+# ------------------------------------------------------------------------------------ mixtures
+
+def test_mixed_dataset_draws_sources_at_their_weights(tsv_set, tmp_path):
+    """Weights 3:1 -> about 75% of the images from the first source (labels tell them apart)."""
+    from lpr_lib.plates import text_to_labels
+
+    first = {tuple(text_to_labels(t)) for t in PLATES}
+    named_set = tmp_path / "other"
+    write_images(named_set, [("京N84E28.jpg", "京N84E28"), ("津QW3691.jpg", "津QW3691")])
+    ds = data.mixed_dataset([(tsv_set, 3.0), (named_set, 1.0)], batch_size=50,
+                            image_size=(24, 72), seed=5)
+    labels = np.concatenate([y.numpy() for _, y in ds.take(20)])
+    share = np.mean([tuple(row) in first for row in labels])
+    assert labels.shape == (1000, 8) and 0.70 < share < 0.80  # binomial sd ~1.4%
+    again = np.concatenate([y.numpy() for _, y in data.mixed_dataset(
+        [(tsv_set, 3.0), (named_set, 1.0)], batch_size=50, image_size=(24, 72), seed=5).take(20)])
+    np.testing.assert_array_equal(labels, again)  # seeded
+
+
+def test_mixed_dataset_rejects_bad_weights(tsv_set):
+    with pytest.raises(ValueError, match="weight"):
+        data.mixed_dataset([(tsv_set, 0.0)], image_size=(24, 72))
+
+
+def test_downscale_blurs_and_is_switchable():
+    rng = np.random.default_rng(0)
+    img = (rng.random((8, 32, 96, 3)) * 255).astype(np.uint8)  # white noise: all detail
+    still = dict(affine_prob=0.0, brightness=0.0, contrast=(1.0, 1.0), saturation=(1.0, 1.0),
+                 noise_prob=0.0, salt_pepper_prob=0.0)
+    low = data.augment(img, seed=1, config=data.AugmentConfig(downscale_prob=1.0,
+                                                              downscale=(0.5, 0.5), **still))
+    same = data.augment(img, seed=1, config=data.AugmentConfig(downscale_prob=0.0, **still))
+    np.testing.assert_allclose(same.numpy(), img / 255.0, atol=1e-6)
+    # halving then doubling averages 2x2 blocks: the fine detail (variance) drops a lot
+    assert low.numpy().std() < 0.6 * (img / 255.0).std()

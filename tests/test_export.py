@@ -109,8 +109,10 @@ def test_cli_eval_and_predict_json(run_dir, plates, capsys):
     assert "plate accuracy" in capsys.readouterr().out
     img = sorted(plates.glob("*.jpg"))[0]
     assert cli.main(["predict", str(img), "--model", str(run_dir), "--json"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)
+    (row,) = out["plates"]
     assert row["image"] == str(img) and 0 <= row["confidence"] <= 1
+    assert out["model"].endswith("best.keras")  # says which model read the plate
     assert cli.main(["predict", str(img), "--model", str(run_dir / "nope.keras")]) == 2
     assert "nope.keras" in capsys.readouterr().err
 
@@ -137,3 +139,29 @@ def test_cli_export_writes_both_and_the_preprocessing_notes(run_dir, tmp_path, c
     assert (tmp_path / "x" / "savedmodel" / "saved_model.pb").is_file()
     notes = json.loads((tmp_path / "x" / "preprocessing.json").read_text())
     assert notes["image_size"] == [48, 144] and "standardisation" in " ".join(notes["steps"])
+
+
+def test_shipped_models_by_name_and_the_default(capsys):
+    from lpr_lib.export import resolve_model
+    from lpr_lib.models import DEFAULT_MODEL, SHIPPED
+
+    default_file, default_name = resolve_model(None)
+    assert default_name.startswith(DEFAULT_MODEL) and default_file.name == "model.keras"
+    for name in SHIPPED:
+        file, label = resolve_model(name)
+        assert file.parent.name == name and file.stat().st_size > 100_000
+        assert (file.parent / "config.yaml").is_file() and (file.parent / "result.json").is_file()
+        assert label.startswith(f"{name} (shipped")
+    with pytest.raises(FileNotFoundError, match="nope"):
+        resolve_model("nope")  # neither a shipped name nor a path
+
+
+@pytest.mark.slow
+def test_cli_predict_without_model_uses_the_shipped_one(plates, capsys):
+    img = sorted(plates.glob("*.jpg"))[0]
+    assert cli.main(["predict", str(img), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"].startswith("mixed (shipped")
+    assert cli.main(["predict", str(img), "--model", "synthetic"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("model: synthetic (shipped") and str(img) in captured.out

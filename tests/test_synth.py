@@ -236,3 +236,20 @@ def test_image_stats_measure_what_they_say():
     assert len(q) == 3 and q[0] <= q[1] <= q[2]
     with pytest.raises(ValueError, match="uint8 RGB"):
         image_stats([np.zeros((4, 4))])
+
+
+def test_half_of_the_crops_are_tight():
+    """Tight crops cut the plate's frame: the plate's paint reaches the top or bottom row."""
+    import numpy as np
+
+    from lpr_lib.synth import degrade
+
+    rng = np.random.default_rng(0)
+    plate = np.ones((140, 440, 3), np.float32)  # a white plate on a black car
+    alpha = np.ones((140, 440), np.float32)
+    black = np.zeros((32, 96, 3), np.float32)
+    tight = 0
+    for _ in range(200):
+        out = degrade.place(plate, alpha, (32, 96), rng, jitter=1.0, background=black)
+        tight += out[0, 48].mean() > 0.99 and out[-1, 48].mean() > 0.99
+    assert 70 < tight < 130

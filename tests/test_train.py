@@ -197,3 +197,71 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert "replicas 2" in res.stdout
     loss = float(res.stdout.split("loss")[-1])
     assert np.isfinite(loss)
+
+
+# ---------------------------------------------------------------- mixtures, fine-tuning
+
+
+def _real_like(tmp_path, n_plates=12, crops=2):
+    """A plate-named folder: ``crops`` images of each of ``n_plates`` plate texts."""
+    from PIL import Image
+
+    folder = tmp_path / "real"
+    folder.mkdir()
+    for i in range(n_plates):
+        for k in range(crops):
+            Image.new("RGB", (94, 24), (20 * i % 255, 60, 200)).save(
+                folder / f"皖A{i:05d}_{k}.jpg")
+    return folder
+
+
+def test_mix_config_is_checked():
+    bad = [["data.mix=[{source: synthetic, weight: -1}]"], ["data.mix=[synthetic]"],
+           ["data.mix=[{source: synthetic}]", "data.train=x"], ["data.val_split=1.5"]]
+    from lpr_lib.train import _mix_parts
+
+    for sets in bad:
+        with pytest.raises(ConfigError, match="data"):
+            _mix_parts(tiny_config().override(sets).data)
+    parts = _mix_parts(tiny_config().override(["data.mix=[{source: synthetic}, "
+                                               "{source: a/b, weight: 3}]"]).data)
+    assert parts == [("synthetic", 1.0), ("a/b", 3.0)]
+
+
+def test_mixed_run_validates_on_held_out_real_plates(tmp_path, monkeypatch):
+    """Real crops split by plate text: validation holds whole plates the training never saw."""
+    import lpr_lib.train as lt
+    from lpr_lib import data
+
+    real = _real_like(tmp_path)
+    monkeypatch.setattr(lt, "RUNS_DIR", tmp_path / "runs")
+    cfg = tiny_config(**{"data.synthetic_train": 32, "steps_per_epoch": 3,
+                         "data.val_split": 0.25}).override(
+        [f"data.mix=[{{source: synthetic, weight: 1}}, {{source: '{real}', weight: 1}}]"])
+    train_ds, val_ds, steps = lt.prepare_data(cfg)
+    assert steps == 3
+    val_labels = np.concatenate([y.numpy() for _, y in val_ds])
+    _, held_out = data.split_by_plate(data.load_samples(real), 0.25, cfg.seed)
+    assert len(val_labels) == len(held_out) >= 6  # the held-out plates, and only them
+    seen = {tuple(r) for _, y in train_ds.take(40) for r in y.numpy()}
+    assert not seen & {tuple(s.labels) for s in held_out}
+    train(cfg, tmp_path / "run")
+    assert "val_chars_plate_acc" in load_history(tmp_path / "run")[0]
+
+
+def test_init_from_copies_the_weights_and_refuses_another_architecture(tmp_path):
+    from lpr_lib.export import load_model
+
+    first = tmp_path / "first"
+    train(tiny_config(), first, train_data=tiny_data())
+    trained = load_model(first)
+    tuned = tmp_path / "tuned"
+    train(tiny_config(**{"init_from": str(first), "optimizer.learning_rate": 0.0,
+                         "model.conv_decay": 0.0}), tuned, train_data=tiny_data())
+    after = load_model(tuned / "last.keras")
+    # learning rate 0: every trainable weight is still the trained model's
+    for a, b in zip(trained.trainable_weights, after.trainable_weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+    with pytest.raises(ConfigError, match="architecture"):
+        train(tiny_config(**{"init_from": str(first), "model.width": 0.5}), tmp_path / "x",
+              train_data=tiny_data())

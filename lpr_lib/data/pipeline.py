@@ -82,6 +82,10 @@ class AugmentConfig:
     shift: tuple[float, float] = (0.03, 0.03)  # max shift as a share of (H, W)
     crop_jitter: float = 0.04  # each side moves in or out by up to this share
     fill_mode: str = "nearest"  # how pixels outside the crop are filled
+    # capture resolution: shrink by a factor in ``downscale`` (one per batch), then enlarge back;
+    # a sharp 136x36 crop then looks like a 94x24 one from a parking-lot camera
+    downscale_prob: float = 0.3
+    downscale: tuple[float, float] = (0.45, 0.9)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +102,7 @@ class AugmentConfig:
     def none(cls) -> "AugmentConfig":
         """No augmentation at all (every probability and strength zero)."""
         return cls(brightness=0.0, contrast=(1.0, 1.0), saturation=(1.0, 1.0), noise_prob=0.0,
-                   salt_pepper_prob=0.0, affine_prob=0.0)
+                   salt_pepper_prob=0.0, affine_prob=0.0, downscale_prob=0.0)
 
 
 def _seeds(seed, n: int) -> tf.Tensor:
@@ -207,6 +211,7 @@ def augment(images, seed=DEFAULT_SEED, config: AugmentConfig | None = None) -> t
     float32 in [0, 1]. Every image of a batch draws its own parameters.
 
     Geometry first (one affine resampling: rotation, shear, scale, shift, crop jitter), then
+    the capture resolution (down then up again, one factor per batch), then
     brightness/contrast/saturation in a random order (one order per batch), then Gaussian and
     salt-and-pepper noise, then clipping. ``seed`` is an int or a (2,) integer tensor; the result is a function of
     the images and the seed alone (stateless random ops). Vectorised over the batch: the
@@ -220,13 +225,19 @@ def augment(images, seed=DEFAULT_SEED, config: AugmentConfig | None = None) -> t
     s = _seeds(seed, 7)
     shape = tf.shape(images)
     b, height, width = shape[0], shape[1], shape[2]
-    coin = tf.random.stateless_uniform((3, b), s[0])
+    coin = tf.random.stateless_uniform((4, b), s[0])
     if cfg.affine_prob > 0:
         moved = tf.raw_ops.ImageProjectiveTransformV3(
             images=images, transforms=affine_matrix(s[1], height, width, cfg, batch=b),
             output_shape=shape[1:3], fill_value=0.0, interpolation="BILINEAR",
             fill_mode=cfg.fill_mode.upper())
         images = tf.where(_per_image(coin[0] < cfg.affine_prob), moved, images)
+    if cfg.downscale_prob > 0 and cfg.downscale[0] < 1:
+        f = _uniform(s[6], cfg.downscale[0], cfg.downscale[1], ())
+        small = tf.cast(tf.math.ceil(tf.cast(shape[1:3], tf.float32) * f), tf.int32)
+        low = tf.image.resize(tf.image.resize(images, small, method="area"), shape[1:3],
+                              method="bilinear")
+        images = tf.where(_per_image(coin[3] < cfg.downscale_prob), low, images)
     images = _colour(images, s[2], cfg)
     if cfg.noise_prob > 0 and cfg.noise_std > 0:
         std = _uniform(s[3], 0.0, cfg.noise_std, (b,)) * tf.cast(coin[1] < cfg.noise_prob,
@@ -362,6 +373,43 @@ def make_dataset(source, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten: 
     if repeat:
         ds = ds.repeat()
     return _finish(ds, batch_size, size, whiten, cfg, seed, drop_remainder)
+
+
+def mixed_dataset(parts, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten: bool = True,
+                  augment=False, seed: int = DEFAULT_SEED, check=True) -> tf.data.Dataset:
+    """An endless training stream that mixes several datasets at given weights.
+
+    ``parts`` is a list of ``(source, weight)`` or ``(source, weight, check)`` (``check`` as
+    :func:`make_dataset`'s, for that source alone; default the ``check`` argument): each source
+    is anything :func:`load_samples` reads, or a list of samples; ``weight`` is its share of
+    the images of every batch (on
+    average: each image is drawn from source *i* with probability ``weight_i / sum``). Each
+    source is decoded once, cached in memory, shuffled and repeated on its own, so a small set
+    of real crops is seen many times, each time augmented anew, while a large synthetic set
+    goes by once an epoch. Batches are then augmented and preprocessed as
+    :func:`make_dataset` does.
+    """
+    size = tuple(int(v) for v in image_size)
+    if not parts:
+        raise ValueError("mixed_dataset: no sources")
+    streams, weights = [], []
+    for k, (source, weight, *own) in enumerate(parts):
+        if not weight > 0:
+            raise ValueError(f"mixed_dataset: {source!r} has weight {weight!r}; weights must be > 0")
+        part_check = own[0] if own else check
+        samples = load_samples(source, check=bool(part_check))
+        if not samples:
+            raise ValueError(f"mixed_dataset: {source!r} holds no samples")
+        if part_check is True:
+            _verify_images(samples)
+        ds = _decoded(samples, size).cache()
+        ds = ds.shuffle(min(len(samples), 50_000), seed=seed + k, reshuffle_each_iteration=True)
+        streams.append(ds.repeat())
+        weights.append(float(weight))
+    total = sum(weights)
+    ds = streams[0] if len(streams) == 1 else tf.data.Dataset.sample_from_datasets(
+        streams, [w / total for w in weights], seed=seed, rerandomize_each_iteration=True)
+    return _finish(ds, batch_size, size, whiten, _augment_config(augment), seed, True)
 
 
 def _fit(image, size) -> np.ndarray:
@@ -536,5 +584,5 @@ def tfrecord_entries(path: Path, check: bool = True) -> Iterator[Sample | Proble
 
 
 __all__ = ["AugmentConfig", "augment", "affine_matrix", "decode_image", "preprocess",
-           "make_dataset", "synthetic_dataset", "write_tfrecord", "read_tfrecord",
+           "make_dataset", "mixed_dataset", "synthetic_dataset", "write_tfrecord", "read_tfrecord",
            "DataError"]

@@ -20,13 +20,20 @@ def _n(rng: np.random.Generator, mean: float, sd: float) -> float:
 
 
 
+#: The deepest a tight crop cuts into the plate at the top or bottom, as a share of its height
+#: (the characters of a single-row plate start 25 mm below the top edge of its 140 mm).
+TIGHTEST = 0.17
+
+
 def place(plate: np.ndarray, alpha: np.ndarray, out_hw: tuple[int, int], rng: np.random.Generator,
           perspective: float = 0.0, rotation: float = 0.0, jitter: float = 0.0,
           truncate: float = 0.0, background: np.ndarray | None = None) -> np.ndarray:
     """Warp the plate into an ``out_hw`` crop as a detector's box would frame it.
 
     The plate's corners are rotated and moved (perspective), the quad is fitted into a
-    box whose sides are off by ``jitter`` (outside the box is the car), and ``truncate``
+    box whose sides are off by ``jitter`` (half of the crops loose, with the car around the
+    plate; half tight, the frame cut off above and below the characters, as most real crops
+    are), and ``truncate``
     (a fraction of the plate width, > 0) cuts one end of the plate off.
     """
     H, W = out_hw
@@ -49,8 +56,13 @@ def place(plate: np.ndarray, alpha: np.ndarray, out_hw: tuple[int, int], rng: np
     quad = (quad - lo) / (hi - lo) * np.float32([W, H])
     m = np.zeros(4, np.float32)  # left, top, right, bottom margins as fractions
     if jitter > 0:
-        m = rng.uniform(-0.03, 0.08, 4).astype(np.float32) * jitter
-        m[[1, 3]] *= 1.8  # vertical slack is larger relative to the small height
+        if rng.random() < 0.5:  # loose: some of the car around the plate
+            m = rng.uniform(-0.03, 0.08, 4).astype(np.float32) * jitter
+            m[[1, 3]] *= 1.8  # vertical slack is larger relative to the small height
+        else:  # tight, as most real crops: the frame cut off, the characters fill the height
+            m = np.float32([_u(rng, -0.1, 0.02), _u(rng, -0.34, -0.04),
+                            _u(rng, -0.1, 0.02), _u(rng, -0.34, -0.04)]) * jitter
+            m[[1, 3]] = np.maximum(m[[1, 3]], -TIGHTEST)
     if truncate > 0:
         side = 0 if rng.random() < 0.5 else 2
         m[side] = -truncate

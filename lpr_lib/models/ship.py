@@ -1,0 +1,142 @@
+"""Make a trained run into a shipped model: choose its threshold on validation, measure it,
+copy it into the package.
+
+    python -m lpr_lib.models.ship runs/real_mix mixed
+
+The threshold for 99.9% precision is chosen on the run's own validation data (the held-out
+plate texts of its real training crops, or synthetic validation plates for a run without
+real data), never on a test set. The model is then measured, with that threshold fixed, on
+``../shared/real_plates/test`` (when present) and on a synthetic test set of every plate kind
+(the kinds the real photographs lack among them), and the figures go into the shipped folder's
+``result.json`` and into ``results/shipped_<name>.json``.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from lpr_lib.models import MODELS_DIR, SHIPPED
+from lpr_lib.repro import SHARED_REAL
+
+__all__ = ["validation_source", "kinds_test_sets", "ship_model"]
+
+#: seed of the synthetic per-kind test set (no training or validation set uses it)
+KINDS_TEST_SEED = 777
+KINDS_TEST_PER_KIND = 200
+
+
+def validation_source(config):
+    """The validation data a run chose its checkpoint on: its ``data.val``, else the held-out
+    plate texts of its real sources (split as :func:`lpr_lib.train.prepare_data` does), else
+    its synthetic validation plates."""
+    from lpr_lib import data
+    from lpr_lib.train import _mix_parts, synthetic_folder
+
+    d = config.data
+    if d.val is not None:
+        return d.val
+    held_out = []
+    for source, _ in _mix_parts(d):
+        if source != "synthetic" and d.val_split:
+            held_out += data.split_by_plate(data.load_samples(source), d.val_split,
+                                            config.seed)[1]
+    if held_out:
+        return held_out
+    return synthetic_folder(d.val_size or 512, tuple(d.image_size), config.seed + 1)
+
+
+def kinds_test_sets(image_size, per_kind: int = KINDS_TEST_PER_KIND,
+                    seed: int = KINDS_TEST_SEED, root: Path | None = None) -> dict[str, Path]:
+    """One folder of ``per_kind`` synthetic plates for each plate kind (rendered once, cached
+    under ``runs/synth/``)."""
+    from lpr_lib.plates import KINDS
+    from lpr_lib.synth import GENERATOR_VERSION, generate
+    from lpr_lib.train import RUNS_DIR
+
+    root = Path(root) if root is not None else RUNS_DIR / "synth"
+    h, w = image_size
+    out = {}
+    for i, kind in enumerate(KINDS):
+        folder = root / f"kinds-test-{kind}-{per_kind}-{h}x{w}-seed{seed}-g{GENERATOR_VERSION}"
+        if not (folder / "labels.txt").is_file():
+            tmp = folder.with_name(folder.name + ".tmp")
+            generate(per_kind, tmp, seed=seed + i, kinds=[kind], size=(h, w), progress=False,
+                     overwrite=True)
+            tmp.rename(folder)
+        out[kind] = folder
+    return out
+
+
+def _copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test",
+               dest: Path | None = None) -> dict:
+    """Measure the run's best model and copy it into ``lpr_lib/models/<name>/``; return the
+    figures written to its ``result.json``."""
+    from lpr_lib.evaluate import evaluate_model
+    from lpr_lib.export import load_model, run_config
+    from lpr_lib.metrics import SPEC_PRECISION
+    from lpr_lib.repro import write_result
+    from lpr_lib.train import load_history
+
+    if name not in SHIPPED:
+        raise ValueError(f"{name!r} is not a shipped model's name ({', '.join(SHIPPED)})")
+    started = time.time()
+    run_dir = Path(run_dir)
+    model = load_model(run_dir)
+    config = run_config(model)
+    if config is None:
+        raise FileNotFoundError(f"{run_dir}: no config.yaml beside the model")
+    size = tuple(config.data.image_size)
+
+    val = evaluate_model(model, validation_source(config))
+    op = val["confidence"]["product"]["operating_point"]
+    threshold = None if op is None else op["threshold"]
+    thresholds = [0.85, 0.95] + ([threshold] if threshold is not None else [])
+    result = {
+        "name": name, "description": SHIPPED[name], "run": run_dir.name,
+        "threshold": {"product": threshold, "target_precision": SPEC_PRECISION,
+                      "chosen_on": "validation"},
+        "validation": val,
+        "real_test": None,
+        "synthetic_kinds_test": {},
+        "training": {"epochs": len(load_history(run_dir)),
+                     "best_epoch_row": max(load_history(run_dir),
+                                           key=lambda r: r.get("val_chars_plate_acc", 0))},
+    }
+    if Path(real_test).is_dir():
+        result["real_test"] = evaluate_model(model, real_test, thresholds=thresholds)
+    else:
+        print(f"note: {real_test} is absent: no real-test figures", file=sys.stderr)
+    for kind, folder in kinds_test_sets(size).items():
+        r = evaluate_model(model, folder, thresholds=thresholds)
+        result["synthetic_kinds_test"][kind] = {
+            "n_plates": r["n_plates"], "plate_accuracy": r["plate_accuracy"],
+            "char_accuracy": r["char_accuracy"]}
+
+    dest = Path(dest) if dest is not None else MODELS_DIR / name
+    dest.mkdir(parents=True, exist_ok=True)
+    _copy(Path(model._lpr_source), dest / "model.keras")
+    config.to_yaml(dest / "config.yaml.tmp")
+    (dest / "config.yaml.tmp").replace(dest / "config.yaml")
+    write_result("result", result, config=config.to_dict(), seed=config.seed, started=started,
+                 directory=dest)
+    write_result(f"shipped_{name}", result, config=config.to_dict(), seed=config.seed,
+                 started=started)
+    return result
+
+
+if __name__ == "__main__":  # python -m lpr_lib.models.ship RUN NAME
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m lpr_lib.models.ship RUN_DIR NAME")
+    r = ship_model(sys.argv[1], sys.argv[2])
+    test = r["real_test"]
+    print(f"{sys.argv[2]}: validation {r['validation']['plate_accuracy']:.4f}, threshold "
+          f"{r['threshold']['product']}, real test "
+          f"{'n/a' if test is None else round(test['plate_accuracy'], 4)}")
