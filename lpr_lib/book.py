@@ -46,11 +46,24 @@ def _use_cjk_font() -> None:
         break
 
 
-def save_fig(fig, name: str, tight: bool = True) -> Path:
-    """Save ``fig`` as ``book/figures/<name>.png`` (the book links to it) and return the path."""
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    path = FIGURES / f"{name}.png"
+def figures_dir() -> Path:
+    """Where figures go: ``book/figures`` in a full run (the book links to them); in quick mode
+    (``LPR_QUICK=1``, the tests) a temporary folder, so that a test run never changes the
+    committed figures."""
+    if quick_mode():
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "lpr_quick_figures"
+    return FIGURES
+
+
+def save_fig(fig, name: str, tight: bool = True) -> str:
+    """Save ``fig`` as ``<figures_dir()>/<name>.png`` and return its file name (no machine
+    path in a notebook's output)."""
+    folder = figures_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     if tight:
         fig.tight_layout()
     fig.savefig(path)
-    return path
+    return path.name

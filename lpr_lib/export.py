@@ -22,7 +22,8 @@ import numpy as np
 
 from lpr_lib.repro import REPO_ROOT
 
-__all__ = ["load_model", "resolve_model", "latest_run", "run_config", "run_whiten", "Predictor", "predict",
+__all__ = ["load_model", "resolve_model", "latest_run", "run_config", "run_whiten", "Predictor",
+           "predict",
            "export_savedmodel", "export_tflite", "tflite_predict", "cli_predict", "cli_export"]
 
 RUNS_DIR = REPO_ROOT / "runs"

@@ -26,7 +26,7 @@ from keras import ops
 from lpr_lib.plates import ABSENT
 
 __all__ = ["decode", "plate_confidence", "plate_correct", "char_accuracy",
-           "per_position_accuracy", "precision_recall_at", "pr_curve",
+           "per_position_accuracy", "confusions", "precision_recall_at", "pr_curve",
            "threshold_for_precision", "evaluate_predictions", "PlateAccuracy",
            "format_report", "LENGTHS", "SPEC_PRECISION", "SPEC_RECALL"]
 
@@ -108,6 +108,24 @@ def per_position_accuracy(pred_labels, labels):
     counts = present.sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+
+
+def confusions(pred_labels, labels, top: int | None = 20) -> list[dict]:
+    """The most frequent misreadings: ``[{"position", "true", "read", "count"}, ...]`` over
+    the present label positions, most frequent first (``top=None`` for all). ``read`` is
+    ``""`` where the position was not read at all (a 7-character reading of an 8-character
+    plate)."""
+    from collections import Counter
+
+    from lpr_lib.plates import CHARS
+
+    pred, labels = np.asarray(pred_labels), np.asarray(labels)
+    wrong = (labels != ABSENT) & (pred != labels)
+    counts = Counter((int(j), CHARS[labels[i, j]], CHARS[pred[i, j]] if pred[i, j] >= 0 else "")
+                     for i, j in zip(*np.nonzero(wrong)))
+    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [{"position": j, "true": a, "read": b, "count": n}
+            for (j, a, b), n in rows[:top]]
 
 
 def precision_recall_at(confidence, correct, thresholds):

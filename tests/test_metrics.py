@@ -201,3 +201,20 @@ def test_plate_accuracy_keras_metric():
     assert float(m.result()) == 0.0
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(m))
     assert isinstance(again, PlateAccuracy) and again.name == "plate_acc"
+
+
+def test_confusions_count_misreadings_by_hand():
+    from lpr_lib.metrics import confusions
+    from lpr_lib.plates import text_to_labels
+
+    truth = np.stack([text_to_labels(t) for t in ["皖A00001", "皖A00001", "皖B12345", "粤BD12345"]])
+    read = truth.copy()
+    read[0, 6] = text_to_labels("皖A00007")[6]  # 1 -> 7
+    read[1, 6] = text_to_labels("皖A00007")[6]  # 1 -> 7 again
+    read[2, 0] = text_to_labels("苏B12345")[0]  # 皖 -> 苏
+    read[3, 7] = -1  # the 8th character not read
+    got = confusions(read, truth)
+    assert got[0] == {"position": 6, "true": "1", "read": "7", "count": 2}
+    assert {"position": 0, "true": "皖", "read": "苏", "count": 1} in got
+    assert {"position": 7, "true": "5", "read": "", "count": 1} in got
+    assert len(got) == 3 and confusions(truth, truth) == []

@@ -265,3 +265,15 @@ def test_init_from_copies_the_weights_and_refuses_another_architecture(tmp_path)
     with pytest.raises(ConfigError, match="architecture"):
         train(tiny_config(**{"init_from": str(first), "model.width": 0.5}), tmp_path / "x",
               train_data=tiny_data())
+
+
+def test_generator_settings_reach_the_synthetic_set(tmp_path):
+    from lpr_lib.data import load_samples
+    from lpr_lib.train import synthetic_folder
+
+    plain = synthetic_folder(6, SIZE, 3, root=tmp_path)
+    blue = synthetic_folder(6, SIZE, 3, root=tmp_path, synth={"kinds": {"blue": 1.0}})
+    assert plain != blue and blue.name.startswith(plain.name)  # its own cache
+    assert all(len(s.text) == 7 for s in load_samples(blue))
+    with pytest.raises(ConfigError, match="data.synth"):
+        synthetic_folder(6, SIZE, 3, root=tmp_path, synth={"tight": 1})

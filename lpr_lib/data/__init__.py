@@ -28,7 +28,8 @@ from lpr_lib.data.formats import (  # noqa: F401
 
 _LAZY = {
     "preprocess": "pipeline", "augment": "pipeline", "AugmentConfig": "pipeline",
-    "make_dataset": "pipeline", "mixed_dataset": "pipeline", "synthetic_dataset": "pipeline", "decode_image": "pipeline",
+    "make_dataset": "pipeline", "mixed_dataset": "pipeline", "synthetic_dataset": "pipeline",
+    "decode_image": "pipeline",
     "write_tfrecord": "pipeline", "read_tfrecord": "pipeline",
     "check_dataset": "check", "CheckReport": "check", "Problem": "check", "cli_check": "check",
     "class_statistics": "stats", "plot_class_statistics": "stats", "cli_stats": "stats",

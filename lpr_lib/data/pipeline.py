@@ -395,7 +395,8 @@ def mixed_dataset(parts, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten: 
     streams, weights = [], []
     for k, (source, weight, *own) in enumerate(parts):
         if not weight > 0:
-            raise ValueError(f"mixed_dataset: {source!r} has weight {weight!r}; weights must be > 0")
+            raise ValueError(f"mixed_dataset: {source!r} has weight {weight!r}; weights must "
+                             "be > 0")
         part_check = own[0] if own else check
         samples = load_samples(source, check=bool(part_check))
         if not samples:

@@ -3,7 +3,8 @@
 ==========  ===================================================================================
 name        what it is
 ==========  ===================================================================================
-mixed       the default: trained on synthetic plates mixed with real crops (``configs/real_mix.yaml``)
+mixed       the default: trained on synthetic plates mixed with real crops
+            (``configs/real_mix.yaml``)
 synthetic   trained on synthetic plates alone (``configs/default.yaml``): what the generator
             teaches without a single real photograph
 ==========  ===================================================================================

@@ -12,7 +12,6 @@ real data), never on a test set. The model is then measured, with that threshold
 """
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,7 +43,8 @@ def validation_source(config):
                                             config.seed)[1]
     if held_out:
         return held_out
-    return synthetic_folder(d.val_size or 512, tuple(d.image_size), config.seed + 1)
+    return synthetic_folder(d.val_size or 512, tuple(d.image_size), config.seed + 1,
+                            synth=d.synth)
 
 
 def kinds_test_sets(image_size, per_kind: int = KINDS_TEST_PER_KIND,
@@ -67,12 +67,6 @@ def kinds_test_sets(image_size, per_kind: int = KINDS_TEST_PER_KIND,
             tmp.rename(folder)
         out[kind] = folder
     return out
-
-
-def _copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
 
 
 def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test",
@@ -122,7 +116,10 @@ def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test",
 
     dest = Path(dest) if dest is not None else MODELS_DIR / name
     dest.mkdir(parents=True, exist_ok=True)
-    _copy(Path(model._lpr_source), dest / "model.keras")
+    # saved again without the optimizer's state: a third of the checkpoint's size
+    tmp = dest / "model.tmp.keras"
+    model.save(tmp)
+    tmp.replace(dest / "model.keras")
     config.to_yaml(dest / "config.yaml.tmp")
     (dest / "config.yaml.tmp").replace(dest / "config.yaml")
     write_result("result", result, config=config.to_dict(), seed=config.seed, started=started,

@@ -108,6 +108,9 @@ class SynthConfig:
     provinces: str | dict[str, float] = "traffic"
     label_noise: float = 0.0
     label_noise_truncate: float = 0.3
+    #: share of the detector's crops (``crop_jitter``) that are tight: the plate's frame cut
+    #: off above and below the characters, as in most real crops (0 = all loose)
+    tight_crops: float = 0.5
     degradations: dict[str, Degradation] = field(default_factory=default_degradations)
 
     def __post_init__(self):
@@ -129,7 +132,7 @@ class SynthConfig:
                 raise PlateError(f"unknown province(s) {bad} in provinces")
             if sum(self.provinces.values()) <= 0:
                 raise ValueError("province weights need a positive sum")
-        for name in ("label_noise", "label_noise_truncate"):
+        for name in ("label_noise", "label_noise_truncate", "tight_crops"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], not {v}")

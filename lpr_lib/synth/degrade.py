@@ -27,13 +27,14 @@ TIGHTEST = 0.17
 
 def place(plate: np.ndarray, alpha: np.ndarray, out_hw: tuple[int, int], rng: np.random.Generator,
           perspective: float = 0.0, rotation: float = 0.0, jitter: float = 0.0,
-          truncate: float = 0.0, background: np.ndarray | None = None) -> np.ndarray:
+          truncate: float = 0.0, background: np.ndarray | None = None,
+          tight: float = 0.5) -> np.ndarray:
     """Warp the plate into an ``out_hw`` crop as a detector's box would frame it.
 
     The plate's corners are rotated and moved (perspective), the quad is fitted into a
-    box whose sides are off by ``jitter`` (half of the crops loose, with the car around the
-    plate; half tight, the frame cut off above and below the characters, as most real crops
-    are), and ``truncate``
+    box whose sides are off by ``jitter`` (a share ``tight`` of the crops tight, the frame cut
+    off above and below the characters, as most real crops are; the others loose, with some of
+    the car around the plate), and ``truncate``
     (a fraction of the plate width, > 0) cuts one end of the plate off.
     """
     H, W = out_hw
@@ -56,7 +57,7 @@ def place(plate: np.ndarray, alpha: np.ndarray, out_hw: tuple[int, int], rng: np
     quad = (quad - lo) / (hi - lo) * np.float32([W, H])
     m = np.zeros(4, np.float32)  # left, top, right, bottom margins as fractions
     if jitter > 0:
-        if rng.random() < 0.5:  # loose: some of the car around the plate
+        if rng.random() < 1.0 - tight:  # loose: some of the car around the plate
             m = rng.uniform(-0.03, 0.08, 4).astype(np.float32) * jitter
             m[[1, 3]] *= 1.8  # vertical slack is larger relative to the small height
         else:  # tight, as most real crops: the frame cut off, the characters fill the height

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from lpr_lib.plates import (DIGITS, KINDS, LETTERS, PROVINCES, PlateError, sample_text,
+from lpr_lib.plates import (DIGITS, KINDS, LETTERS, PROVINCES, PlateError, is_valid, sample_text,
                             text_to_labels)
 from lpr_lib.repro import DEFAULT_SEED
 from lpr_lib.synth import degrade
@@ -39,8 +39,9 @@ class Sample:
     noise: str = ""  # "", "substitute" or "truncate"
 
 
-def _substitute(text: str, rng: np.random.Generator) -> str:
-    """Replace one character by another of the same class (the label stays a valid plate)."""
+def _substitute(text: str, rng: np.random.Generator, kind: str | None = None) -> str:
+    """Replace one character by another of the same class (the label stays a valid plate of
+    ``kind``: the 粤 of a Hong Kong/Macao plate is never replaced, for instance)."""
     for _ in range(20):
         i = int(rng.integers(len(text)))
         c = text[i]
@@ -53,7 +54,8 @@ def _substitute(text: str, rng: np.random.Generator) -> str:
             pool = ("D", "F")
         new = text[:i] + pool[(pool.index(c) + 1 + int(rng.integers(len(pool) - 1))) % len(pool)] \
             + text[i + 1:]
-        return new
+        if is_valid(new, kind):
+            return new
     return text  # pragma: no cover - every plate has a digit or letter
 
 
@@ -100,7 +102,7 @@ class PlateGenerator:
         noise = ""
         if cfg.label_noise > 0 and rng.random() < cfg.label_noise:
             noise = "truncate" if rng.random() < cfg.label_noise_truncate else "substitute"
-        label = _substitute(text, rng) if noise == "substitute" else text
+        label = _substitute(text, rng, kind) if noise == "substitute" else text
         image = self.render(text, kind, rng, truncate_char=(noise == "truncate"))
         return Sample(image, label, text, kind, noise)
 
@@ -128,7 +130,8 @@ class PlateGenerator:
                 trunc = rng.uniform(0.02, 0.14 * t)
         canvas_hw = (2 * H, 2 * W)
         img = degrade.place(plate, alpha, canvas_hw, rng, perspective=on("perspective"),
-                            rotation=on("rotation"), jitter=on("crop_jitter"), truncate=trunc)
+                            rotation=on("rotation"), jitter=on("crop_jitter"), truncate=trunc,
+                            tight=self.config.tight_crops)
         for name, fn in degrade.PHOTOMETRIC:
             s = on(name)
             if s > 0:
