@@ -220,17 +220,25 @@ def tflite_predict(tflite_path, images: np.ndarray) -> dict:
 
 
 def cli_predict(args) -> int:
-    """``lpr predict IMAGE... [--model M] [--json]``."""
+    """``lpr predict IMAGE... [--model M] [--json]``. With a model whose threshold was chosen
+    on validation (the shipped ones), each reading says whether it reaches that threshold
+    (99.9% precision on the model's validation plates): below it, treat the reading as
+    unsure."""
+    from lpr_lib.evaluate import stored_threshold
+
     model = load_model(args.model)
     results = Predictor(model).predict(args.images)
+    threshold = stored_threshold(model)
+    sure = [None if threshold is None else c >= threshold for _, c in results]
     if args.json:
-        print(json.dumps({"model": model._lpr_name, "plates": [
-            {"image": str(p), "text": t, "confidence": round(c, 6)}
-            for p, (t, c) in zip(args.images, results)]}, ensure_ascii=False))
+        print(json.dumps({"model": model._lpr_name, "threshold": threshold, "plates": [
+            {"image": str(p), "text": t, "confidence": round(c, 6), "sure": s}
+            for p, (t, c), s in zip(args.images, results, sure)]}, ensure_ascii=False))
     else:
-        print(f"model: {model._lpr_name}", file=sys.stderr)
-        for path, (text, conf) in zip(args.images, results):
-            print(f"{text}\t{conf:.4f}\t{path}")
+        print(f"model: {model._lpr_name}" + ("" if threshold is None else
+              f"; readings below confidence {threshold:.4f} are marked unsure"), file=sys.stderr)
+        for path, (text, conf), s in zip(args.images, results, sure):
+            print(f"{text}\t{conf:.4f}\t{path}" + ("\tunsure" if s is False else ""))
     return 0
 
 

@@ -163,6 +163,41 @@ def test_cli_predict_without_model_uses_the_shipped_one(plates, capsys):
     assert cli.main(["predict", str(img), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model"].startswith("mixed (shipped")
+    threshold = out["threshold"]  # chosen on the model's validation plates
+    assert 0 < threshold < 1 and out["plates"][0]["sure"] == (out["plates"][0]["confidence"]
+                                                               >= threshold)
     assert cli.main(["predict", str(img), "--model", "synthetic"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith("model: synthetic (shipped") and str(img) in captured.out
+
+
+@pytest.mark.slow
+def test_ship_model_measures_saves_and_loads_by_path(tmp_path):
+    """A trained run becomes a shipped folder: model without optimizer state, its config, and
+    figures on validation (threshold chosen there) and on every kind's synthetic test."""
+    from lpr_lib.models.ship import ship_model
+    from lpr_lib.plates import KINDS
+    from lpr_lib.train import train
+
+    cfg = ExperimentConfig(name="s", epochs=1, batch_size=16, verbose=0, tensorboard=False)
+    cfg = cfg.override(["model.width=0.25", "data.synthetic_train=32", "data.val_size=16",
+                        "jit_compile=false"])
+    import lpr_lib.train as lt
+
+    old = lt.RUNS_DIR
+    lt.RUNS_DIR = tmp_path / "runs"
+    try:
+        train(cfg, tmp_path / "run")
+        result = ship_model(tmp_path / "run", "synthetic", real_test=tmp_path / "absent",
+                            dest=tmp_path / "shipped", results_dir=tmp_path / "results",
+                            per_kind=3, synth_root=tmp_path / "synth")
+    finally:
+        lt.RUNS_DIR = old
+    assert set(result["synthetic_kinds_test"]) == set(KINDS) and result["real_test"] is None
+    assert result["validation"]["n_plates"] == 16
+    saved = tmp_path / "shipped"
+    assert {p.name for p in saved.iterdir()} == {"model.keras", "config.yaml", "result.json"}
+    checkpoint = (tmp_path / "run" / "best.keras").stat().st_size
+    assert saved.joinpath("model.keras").stat().st_size < checkpoint  # no optimizer state
+    assert (tmp_path / "results" / "shipped_synthetic.json").is_file()
+    assert load_model(saved)._lpr_name.endswith("model.keras")

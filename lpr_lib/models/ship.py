@@ -69,10 +69,12 @@ def kinds_test_sets(image_size, per_kind: int = KINDS_TEST_PER_KIND,
     return out
 
 
-def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test",
-               dest: Path | None = None) -> dict:
-    """Measure the run's best model and copy it into ``lpr_lib/models/<name>/``; return the
-    figures written to its ``result.json``."""
+def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test", dest: Path | None = None,
+               results_dir: Path | None = None, per_kind: int = KINDS_TEST_PER_KIND,
+               synth_root: Path | None = None) -> dict:
+    """Measure the run's best model and save it into ``lpr_lib/models/<name>/`` (or ``dest``);
+    return the figures written to its ``result.json`` and to
+    ``results/shipped_<name>.json`` (or under ``results_dir``)."""
     from lpr_lib.evaluate import evaluate_model
     from lpr_lib.export import load_model, run_config
     from lpr_lib.metrics import SPEC_PRECISION
@@ -108,7 +110,7 @@ def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test",
         result["real_test"] = evaluate_model(model, real_test, thresholds=thresholds)
     else:
         print(f"note: {real_test} is absent: no real-test figures", file=sys.stderr)
-    for kind, folder in kinds_test_sets(size).items():
+    for kind, folder in kinds_test_sets(size, per_kind, root=synth_root).items():
         r = evaluate_model(model, folder, thresholds=thresholds)
         result["synthetic_kinds_test"][kind] = {
             "n_plates": r["n_plates"], "plate_accuracy": r["plate_accuracy"],
@@ -125,7 +127,7 @@ def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test",
     write_result("result", result, config=config.to_dict(), seed=config.seed, started=started,
                  directory=dest)
     write_result(f"shipped_{name}", result, config=config.to_dict(), seed=config.seed,
-                 started=started)
+                 started=started, directory=results_dir)
     return result
 
 
