@@ -297,6 +297,16 @@ def _kind_indices(labels):
     return np.array([names.index(infer_kind(labels_to_text(row))) for row in labels], np.int32)
 
 
+def _resolve_source(source: str) -> str:
+    """A data path as written in a config: relative to the working folder, else (a notebook in
+    ``book/``, a run started elsewhere) to the repository root, where the committed configs'
+    paths such as ``../shared/real_plates/train`` start."""
+    if source == "synthetic" or Path(source).is_absolute() or Path(source).exists():
+        return source
+    beside_repo = REPO_ROOT / source
+    return str(beside_repo) if beside_repo.exists() else source
+
+
 def _mix_parts(d: DataConfig) -> list[tuple[str, float]]:
     """``data.mix`` as ``[(source, weight)]``, checked (the error names the entry)."""
     if d.mix and d.train is not None:
@@ -311,7 +321,7 @@ def _mix_parts(d: DataConfig) -> list[tuple[str, float]]:
         weight = entry.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
             raise ConfigError(f"data.mix[{i}].weight must be a positive number, not {weight!r}")
-        parts.append((str(entry["source"]), float(weight)))
+        parts.append((_resolve_source(str(entry["source"])), float(weight)))
     if not 0 <= d.val_split < 1:
         raise ConfigError(f"data.val_split must be in [0, 1), not {d.val_split!r}")
     return parts

@@ -277,3 +277,12 @@ def test_generator_settings_reach_the_synthetic_set(tmp_path):
     assert all(len(s.text) == 7 for s in load_samples(blue))
     with pytest.raises(ConfigError, match="data.synth"):
         synthetic_folder(6, SIZE, 3, root=tmp_path, synth={"tight": 1})
+
+
+def test_mix_paths_resolve_from_the_repository_root(tmp_path, monkeypatch):
+    from lpr_lib.repro import REPO_ROOT
+    from lpr_lib.train import _mix_parts
+
+    monkeypatch.chdir(tmp_path)  # a notebook runs in book/, not in the repository root
+    cfg = tiny_config().override(["data.mix=[{source: data_samples}, {source: synthetic}]"])
+    assert _mix_parts(cfg.data) == [(str(REPO_ROOT / "data_samples"), 1.0), ("synthetic", 1.0)]
