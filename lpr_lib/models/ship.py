@@ -50,23 +50,13 @@ def validation_source(config):
 def kinds_test_sets(image_size, per_kind: int = KINDS_TEST_PER_KIND,
                     seed: int = KINDS_TEST_SEED, root: Path | None = None) -> dict[str, Path]:
     """One folder of ``per_kind`` synthetic plates for each plate kind (rendered once, cached
-    under ``runs/synth/``)."""
+    under ``runs/synth/`` by :func:`lpr_lib.train.synthetic_folder`)."""
     from lpr_lib.plates import KINDS
-    from lpr_lib.synth import GENERATOR_VERSION, generate
-    from lpr_lib.train import RUNS_DIR
+    from lpr_lib.train import synthetic_folder
 
-    root = Path(root) if root is not None else RUNS_DIR / "synth"
-    h, w = image_size
-    out = {}
-    for i, kind in enumerate(KINDS):
-        folder = root / f"kinds-test-{kind}-{per_kind}-{h}x{w}-seed{seed}-g{GENERATOR_VERSION}"
-        if not (folder / "labels.txt").is_file():
-            tmp = folder.with_name(folder.name + ".tmp")
-            generate(per_kind, tmp, seed=seed + i, kinds=[kind], size=(h, w), progress=False,
-                     overwrite=True)
-            tmp.rename(folder)
-        out[kind] = folder
-    return out
+    return {kind: synthetic_folder(per_kind, tuple(image_size), seed + i, root=root,
+                                   synth={"kinds": {kind: 1.0}})
+            for i, kind in enumerate(KINDS)}
 
 
 def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test", dest: Path | None = None,
@@ -90,6 +80,7 @@ def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test", dest: Path | 
     if config is None:
         raise FileNotFoundError(f"{run_dir}: no config.yaml beside the model")
     size = tuple(config.data.image_size)
+    history = load_history(run_dir)
 
     val = evaluate_model(model, validation_source(config))
     op = val["confidence"]["product"]["operating_point"]
@@ -102,8 +93,8 @@ def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test", dest: Path | 
         "validation": val,
         "real_test": None,
         "synthetic_kinds_test": {},
-        "training": {"epochs": len(load_history(run_dir)),
-                     "best_epoch_row": max(load_history(run_dir),
+        "training": {"epochs": len(history),
+                     "best_epoch_row": max(history,
                                            key=lambda r: r.get("val_chars_plate_acc", 0))},
     }
     if Path(real_test).is_dir():
