@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     s.add_argument("--config", default=None, help="YAML file with generator settings")
     s.add_argument("--overwrite", action="store_true",
-                   help="replace an existing label file in --out (default: refuse)")
+                   help="replace an earlier `lpr synth` output in --out, whole (default: refuse)")
 
     for name in ("check", "stats"):
         c = p[name]
@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     handler = getattr(module, f"cli_{args.command}")
     try:
         return int(handler(args) or 0)
-    except (FileNotFoundError, ValueError) as err:  # the library's errors name the file/problem
+    except (OSError, ValueError) as err:  # the library's errors name the file and the problem
+        if isinstance(err, OSError) and err.filename and err.strerror:
+            err = f"{err.filename}: {err.strerror.lower()}"
         print(f"lpr {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -13,12 +13,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lpr_lib.data.formats import Problem, Sample, iter_entries
+from lpr_lib.data.formats import (SYNTH_META, DataError, Problem, Sample, decode_error,
+                                  iter_entries, os_reason, scan_folder)
 
 #: Image formats ``tf.io.decode_image`` reads (what Pillow calls them).
 TF_FORMATS = {"JPEG", "PNG", "BMP", "GIF"}
 
 __all__ = ["CheckReport", "Problem", "check_dataset", "check_image", "cli_check"]
+
+#: printed (and exit status 1) when a dataset has errors
+NOT_USABLE = "NOT USABLE: fix the errors above before training on this data"
 
 
 @dataclass
@@ -70,7 +74,7 @@ def check_image(data: bytes, name: str) -> Problem | None:
             im.load()  # decodes fully: catches truncated files
             size = im.size
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError...
-        return Problem("unreadable-image", name, f"cannot decode the image ({err})")
+        return Problem("unreadable-image", name, decode_error(err))
     if fmt not in TF_FORMATS:
         return Problem("unreadable-image", name, f"{fmt} images are not decoded by tf.io "
                        "(convert to JPEG or PNG)")
@@ -82,6 +86,13 @@ def check_image(data: bytes, name: str) -> Problem | None:
 def check_dataset(source, check_images: bool = True) -> CheckReport:
     """Check a dataset (any format :func:`load_samples` reads, or several); never raises for
     problems in the data, only for a path that does not exist (:class:`FileNotFoundError`).
+    ``report.samples`` are the usable samples: ``lpr stats`` counts exactly those, so that the
+    two commands apply the same rules.
+
+    Files, folders and links that cannot be read (permission denied, a symbolic-link loop, a
+    label file that is not UTF-8) are problems naming their path. A folder that an interrupted
+    ``lpr synth`` left (``incomplete``) is an error, and so is an image in a rendered folder
+    (one with ``meta.tsv``) that its ``labels.txt`` does not list.
 
     Besides the readers' checks it decodes every image and hashes its bytes: the same image
     under two names is a warning (``duplicate-image``) when the labels agree and an error
@@ -121,9 +132,37 @@ def check_dataset(source, check_images: bool = True) -> CheckReport:
 
 
 def _check_one(path: Path, report: CheckReport, check_images: bool, by_hash: dict) -> None:
+    listed: dict[Path, str] = {}
+    try:
+        _check_entries(path, report, check_images, by_hash, listed)
+    except DataError as err:  # the dataset path itself cannot be read
+        report.problems.append(err.problem)
+        return
+    try:
+        tsv = path.is_dir() and (path / "labels.tsv").is_file()
+        txt = path.is_dir() and not tsv and (path / "labels.txt").is_file()
+        # a folder `lpr synth` wrote (read by its labels.txt): every image in it is listed
+        rendered = txt and (path / SYNTH_META).is_file()
+    except OSError:
+        tsv = txt = rendered = False
+    if tsv or txt:
+        images, problems = scan_folder(path)
+        report.problems.extend(problems)
+        unlisted = [p for p in images if p.resolve() not in listed]
+        for p in unlisted:
+            if rendered:  # lpr synth lists every image it renders
+                report.problems.append(Problem(
+                    "incomplete", str(p), f"{path.name} was rendered by `lpr synth` but its "
+                    "labels.txt does not list this image (left from another run?)"))
+            else:
+                report.problems.append(Problem("unlisted-image", str(p),
+                                               "no label lists this image"))
+
+
+def _check_entries(path: Path, report: CheckReport, check_images: bool, by_hash: dict,
+                   listed: dict) -> None:
     from lpr_lib.plates import is_valid, text_from_filename
 
-    listed: dict[Path, str] = {}
     for entry in iter_entries(path, check=True):
         if isinstance(entry, Problem):
             report.problems.append(entry)
@@ -136,8 +175,12 @@ def _check_one(path: Path, report: CheckReport, check_images: bool, by_hash: dic
                                                f"listed twice (first at {listed[key]})"))
                 continue
             listed[key] = s.where
-            data = s.path.read_bytes()
             name = str(s.path)
+            try:
+                data = s.path.read_bytes()
+            except OSError as err:
+                report.problems.append(Problem("unreadable-image", name, os_reason(err)))
+                continue
         else:
             data, name = s.data or b"", s.where
         if check_images:
@@ -155,14 +198,6 @@ def _check_one(path: Path, report: CheckReport, check_images: bool, by_hash: dic
                                                f"is named for {prefix} but labelled {s.text}"))
         by_hash[hashlib.blake2b(data, digest_size=16).hexdigest()].append(s)
         report.samples.append(s)
-    fmt_labelled = path.is_dir() and ((path / "labels.tsv").is_file() or
-                                      (path / "labels.txt").is_file())
-    if fmt_labelled:
-        from lpr_lib.data.formats import _images_in
-
-        unlisted = [p for p in _images_in(path) if p.resolve() not in listed]
-        for p in unlisted:
-            report.problems.append(Problem("unlisted-image", str(p), "no label lists this image"))
 
 
 def cli_check(args) -> int:
@@ -177,4 +212,6 @@ def cli_check(args) -> int:
         print(report)
         if not failed:
             print("OK: the data can be used for training")
+        elif not report.ok:
+            print(NOT_USABLE)
     return 1 if failed else 0

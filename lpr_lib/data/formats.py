@@ -7,7 +7,11 @@ share. NumPy, Pillow and OpenCV only: TensorFlow is needed for TFRecord files al
 from __future__ import annotations
 
 import csv
+import errno
+import io
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -38,7 +42,17 @@ CCPD_NO_CHARACTER = "O"
 #: Problem kinds; those in ``ERRORS`` make a dataset unusable, the rest are warnings.
 ERRORS = frozenset({"missing-file", "bad-line", "unknown-character", "wrong-length",
                     "invalid-plate", "unreadable-image", "duplicate-entry", "conflicting-labels",
-                    "bad-ccpd-name", "empty"})
+                    "bad-ccpd-name", "empty", "unreadable-file", "bad-encoding", "incomplete"})
+
+#: ``lpr synth`` renders into ``<out>.tmp-<pid>`` beside its output folder, with this marker file
+#: inside, and renames it to ``<out>`` only when every image and the label file are written: a
+#: folder holding the marker, or named like that, is an interrupted run's, never a dataset.
+INCOMPLETE_MARKER = ".lpr-incomplete"
+PARTIAL_MARK = ".tmp-"
+_PARTIAL_RE = re.compile(r"\.tmp(-\d+)?$")
+#: the file ``lpr synth`` writes beside its ``labels.txt`` (true text, kind and label noise of
+#: each image): a folder that has it was rendered, and every image in it must be labelled
+SYNTH_META = "meta.tsv"
 
 
 class DataError(ValueError):
@@ -99,6 +113,139 @@ class Sample:
         return self.path.name if self.path is not None else self.where or self.text
 
 
+# --------------------------------------------------------------------------- files and folders
+
+def os_reason(err: OSError) -> str:
+    """What an ``OSError`` means, in a few words (the caller names the file)."""
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if err.errno == errno.ELOOP:
+        return "symbolic-link loop (the link leads back to itself)"
+    if isinstance(err, FileNotFoundError):
+        return "not found"
+    if isinstance(err, IsADirectoryError):
+        return "is a folder, not a file"
+    return err.strerror or str(err)
+
+
+def read_bytes(path, kind: str = "unreadable-file") -> bytes:
+    """The bytes of ``path``; an ``OSError`` becomes a :class:`DataError` naming the file."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise DataError(Problem(kind, str(path), os_reason(err))) from None
+
+
+def decode_text(data: bytes, path) -> str:
+    """``data`` as UTF-8 text (a BOM is dropped); else a :class:`DataError` naming the file, the
+    first bad byte, its offset and line."""
+    bom = b"\xef\xbb\xbf"
+    skip = len(bom) if data.startswith(bom) else 0
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        at = skip + err.start
+        hint = ""
+        try:
+            data[skip:].decode("gb18030")
+            hint = ", it looks like GBK/GB18030"
+        except UnicodeDecodeError:
+            pass
+        line = data[:at].count(b"\n") + 1
+        raise DataError(Problem("bad-encoding", str(path), f"not UTF-8 (byte 0x{data[at]:02x} at "
+                                f"offset {at}{hint}); save it as UTF-8", line)) from None
+
+
+def read_text(path) -> str:
+    """A label file's text: UTF-8 (BOM tolerated); :class:`DataError` naming the file else."""
+    return decode_text(read_bytes(path), path)
+
+
+def _file_problem(path: Path) -> tuple[str, str] | None:
+    """``(kind, reason)`` when ``path`` is not a readable-looking regular file, else ``None``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return "missing-file", f"broken symbolic link to {os.readlink(path)!r}"
+        return "missing-file", "not found"
+    except OSError as err:
+        return "unreadable-file", os_reason(err)
+    if not stat.S_ISREG(st.st_mode):
+        return "missing-file", "is a folder, not a file" if stat.S_ISDIR(st.st_mode) \
+            else "is not a regular file"
+    return None
+
+
+def scan_folder(folder: Path) -> tuple[list[Path], list[Problem]]:
+    """The image files of ``folder`` (sorted, hidden files skipped) and the problems met on the
+    way: a folder that cannot be listed, a symbolic-link loop, a broken link named like an image,
+    entries that cannot be looked at. Nothing is skipped without a word."""
+    folder = Path(folder)
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as err:
+        return [], [Problem("unreadable-file", str(folder),
+                            f"cannot list the folder: {os_reason(err)}")]
+    images, problems = [], []
+    for p in entries:
+        if p.name.startswith("."):
+            continue
+        is_image_name = p.suffix.lower() in IMAGE_SUFFIXES
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            if is_image_name:  # a link whose target is gone
+                problems.append(Problem("missing-file", str(p), "broken symbolic link to "
+                                        f"{os.readlink(p)!r}" if p.is_symlink() else "vanished"))
+            continue
+        except PermissionError:
+            problems.append(Problem("unreadable-file", str(folder), "permission denied: the "
+                                    "files in the folder cannot be looked at"))
+            break
+        except OSError as err:
+            problems.append(Problem("unreadable-file", str(p), os_reason(err)))
+            continue
+        if is_image_name and stat.S_ISREG(st.st_mode):
+            images.append(p)
+    return images, problems
+
+
+def incomplete_reason(folder) -> str | None:
+    """Why ``folder`` is an unfinished ``lpr synth`` output (or another interrupted run's
+    temporary folder), or ``None``."""
+    folder = Path(folder)
+    try:
+        if not folder.is_dir():
+            return None
+        if (folder / INCOMPLETE_MARKER).exists():
+            return ("a half-written folder: `lpr synth` was interrupted while rendering it "
+                    f"(marker {INCOMPLETE_MARKER}); render it again")
+        if _PARTIAL_RE.search(folder.name):
+            return ("a temporary folder left by an interrupted run (named *.tmp*); it may be "
+                    "incomplete: render it again, or rename it if you know it is whole")
+        for name in ("labels.txt.tmp", "labels.tsv.tmp"):
+            if (folder / name).exists():
+                return f"{name} is left over: the label file was being written when the run stopped"
+    except OSError:
+        return None  # the readers report the folder itself
+    return None
+
+
+def partial_siblings(path) -> list[Path]:
+    """Unfinished ``lpr synth`` outputs for ``path`` (``<path>.tmp-<pid>`` beside it)."""
+    path = Path(path)
+    try:
+        return sorted(p for p in path.parent.glob(f"{glob_escape(path.name)}{PARTIAL_MARK}*")
+                      if p.is_dir())
+    except OSError:
+        return []
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
 # --------------------------------------------------------------------------- labels and problems
 
 def label_problem(text: str, check: bool = True) -> tuple[str, str] | None:
@@ -136,15 +283,36 @@ def _is_image(p: Path) -> bool:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if _is_image(p))
+    return scan_folder(folder)[0]
 
 
 def detect_format(source) -> str:
     """Name the format of a dataset path: ``labelfile``, ``tsv``, ``filename``, ``ccpd`` or
-    ``tfrecord``. Raises :class:`FileNotFoundError` naming a path that does not exist."""
+    ``tfrecord``. Raises :class:`FileNotFoundError` naming a path that does not exist, and
+    :class:`DataError` naming one that cannot be read (permission denied, a symbolic-link
+    loop)."""
     path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
+    try:
+        return _detect_format(path)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise DataError(Problem("unreadable-file", str(path), os_reason(err))) from None
+
+
+def _detect_format(path: Path) -> str:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise FileNotFoundError(f"{path}: broken symbolic link to {os.readlink(path)!r}") \
+                from None
+        msg = f"{path}: no such file or folder"
+        partial = partial_siblings(path)
+        if partial:
+            msg += (f"; {partial[0]} is an unfinished `lpr synth` output (interrupted), "
+                    "not a dataset")
+        raise FileNotFoundError(msg) from None
     if path.is_file():
         if path.suffix.lower() in TFRECORD_SUFFIXES:
             return "tfrecord"
@@ -170,9 +338,9 @@ def _label_file_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
     """``image_name idx idx ...`` per line; names relative to the label file's folder."""
     folder = path.parent
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()  # tolerate a BOM
-    except UnicodeDecodeError as err:
-        yield Problem("bad-line", str(path), f"not UTF-8 text ({err})")
+        lines = read_text(path).splitlines()  # tolerates a BOM
+    except DataError as err:
+        yield err.problem
         return
     for n, raw in enumerate(lines, 1):
         line = raw.strip()
@@ -192,11 +360,24 @@ def _label_file_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
             yield Problem("unknown-character", str(path), str(err), n)
             continue
         image = folder / m["name"]
-        if check and not image.is_file():
-            yield Problem("missing-file", str(path), f"image {m['name']!r} not found in {folder}", n)
-            continue
+        if check:
+            bad = _listed_problem(image, m["name"], folder, path, n)
+            if bad:
+                yield bad
+                continue
         yield _sample_or_problem(text, check, path, n, path=image, format="labelfile",
                                  where=f"{path}:{n}")
+
+
+def _listed_problem(image: Path, name: str, folder: Path, label_path: Path,
+                    n: int) -> Problem | None:
+    bad = _file_problem(image)
+    if bad is None:
+        return None
+    kind, reason = bad
+    if reason == "not found":
+        return Problem(kind, str(label_path), f"image {name!r} not found in {folder}", n)
+    return Problem(kind, str(label_path), f"image {name!r}: {reason}", n)
 
 
 def write_label_file(samples: Iterable[Sample], path) -> Path:
@@ -229,7 +410,12 @@ def read_label_file(path, check: bool = True) -> list[Sample]:
 
 def _tsv_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
     folder = path.parent
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    try:
+        content = read_text(path)
+    except DataError as err:
+        yield err.problem
+        return
+    with io.StringIO(content, newline="") as f:
         reader = csv.reader(f, delimiter="\t")
         header = next(reader, None)
         if not header or "file" not in header or "plate" not in header:
@@ -245,17 +431,20 @@ def _tsv_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
                 continue
             name, text = row[col["file"]].strip(), row[col["plate"]].strip()
             image = folder / name
-            if check and not image.is_file():
-                yield Problem("missing-file", str(path), f"image {name!r} not found in {folder}", n)
-                continue
+            if check:
+                bad = _listed_problem(image, name, folder, path, n)
+                if bad:
+                    yield bad
+                    continue
             source = row[col["source"]].strip() if "source" in col else ""
             yield _sample_or_problem(text, check, path, n, path=image, format="tsv", source=source,
                                      where=f"{path}:{n}")
 
 
 def _filename_entries(folder: Path, check: bool) -> Iterator[Sample | Problem]:
-    images = _images_in(folder)
-    if not images:
+    images, problems = scan_folder(folder)
+    yield from problems
+    if not images and not problems:
         yield Problem("empty", str(folder), f"no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
     for image in images:
         try:
@@ -324,8 +513,9 @@ def parse_ccpd_name(name: str) -> dict:
 
 
 def _ccpd_entries(folder: Path, check: bool) -> Iterator[Sample | Problem]:
-    images = _images_in(folder)
-    if not images:
+    images, problems = scan_folder(folder)
+    yield from problems
+    if not images and not problems:
         yield Problem("empty", str(folder), "no CCPD images in the folder")
     for image in images:
         try:
@@ -352,16 +542,25 @@ def warp_plate(scene: np.ndarray, corners: np.ndarray, size=CCPD_WARP_SIZE) -> n
 
 # --------------------------------------------------------------------------- images
 
-def _decode_bytes(data: bytes, what: str) -> np.ndarray:
-    import io
+def decode_error(err: Exception) -> str:
+    """Pillow's complaint about an image, without the ``<_io.BytesIO object at 0x...>`` it names
+    instead of the file (the caller names the file)."""
+    from PIL import UnidentifiedImageError
 
+    if isinstance(err, UnidentifiedImageError):
+        return "cannot decode the image (not a JPEG, PNG, BMP or GIF file)"
+    text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(err)).strip()
+    return f"cannot decode the image ({text or type(err).__name__})"
+
+
+def _decode_bytes(data: bytes, what: str) -> np.ndarray:
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im.convert("RGB"))
     except Exception as err:  # PIL raises many types for bad files
-        raise DataError(Problem("unreadable-image", what, f"cannot decode the image ({err})")) from None
+        raise DataError(Problem("unreadable-image", what, decode_error(err))) from None
 
 
 def read_image(sample: Sample, size=None) -> np.ndarray:
@@ -376,9 +575,13 @@ def read_image(sample: Sample, size=None) -> np.ndarray:
     elif sample.data is not None:
         image = _decode_bytes(sample.data, sample.where or sample.text)
     else:
-        if sample.path is None or not Path(sample.path).is_file():
-            raise DataError(Problem("missing-file", str(sample.path), "image file not found"))
-        image = _decode_bytes(Path(sample.path).read_bytes(), str(sample.path))
+        bad = _file_problem(Path(sample.path)) if sample.path is not None else \
+            ("missing-file", "not found")
+        if bad:
+            kind, reason = bad
+            raise DataError(Problem(kind, str(sample.path), "image file not found"
+                                    if reason == "not found" else reason))
+        image = _decode_bytes(read_bytes(sample.path, "unreadable-image"), str(sample.path))
     if sample.format == "ccpd" and sample.corners is not None:
         return warp_plate(image, sample.corners, size or CCPD_WARP_SIZE)
     if size is not None and image.shape[:2] != tuple(size):
@@ -394,6 +597,9 @@ def iter_entries(source, check: bool = True) -> Iterator[Sample | Problem]:
     """Every sample (and every problem found while parsing) of a dataset path, in file order."""
     path = Path(source)
     fmt = detect_format(path)
+    reason = incomplete_reason(path)
+    if reason:
+        yield Problem("incomplete", str(path), reason)
     if fmt == "labelfile":
         yield from _label_file_entries(path / "labels.txt" if path.is_dir() else path, check)
     elif fmt == "tsv":

@@ -19,7 +19,7 @@ GROUPS = {**{c: "province" for c in PROVINCES}, **{c: "digit" for c in DIGITS},
           **{c: "letter" for c in LETTERS}, **{c: "special" for c in SPECIALS}}
 
 __all__ = ["class_statistics", "province_counts", "summary", "plot_class_statistics",
-           "cli_stats"]
+           "usable_samples", "cli_stats"]
 
 
 def _labels(samples) -> np.ndarray:
@@ -125,14 +125,35 @@ def plot_class_statistics(samples_or_stats, title: str | None = None, fig=None):
     return fig
 
 
-def cli_stats(args) -> int:
-    """``lpr stats DATA...``: the summary and the province table; ``--plot`` writes the figure."""
-    from lpr_lib.data.formats import load_samples
+def usable_samples(source) -> tuple[list[Sample], list]:
+    """The samples of ``source`` that ``lpr check`` accepts, and the errors it found: the one
+    rule that ``lpr stats`` and ``lpr check`` share (unreadable images, wrong-length or invalid
+    plates, unreadable files and folders are not counted, but reported)."""
+    from lpr_lib.data.check import check_dataset
 
-    samples: list[Sample] = load_samples(args.data, check=False)
+    report = check_dataset(source)
+    return report.samples, report.errors
+
+
+def cli_stats(args) -> int:
+    """``lpr stats DATA...``: the summary and the province table; ``--plot`` writes the figure.
+
+    Only what ``lpr check`` accepts is counted; everything else is listed on stderr (exit status
+    1 when nothing at all could be counted)."""
+    import sys
+
+    samples, errors = usable_samples(args.data)
+    if errors:
+        print(f"lpr stats: {len(errors)} problem(s); these entries are not counted "
+              "(`lpr check` lists everything):", file=sys.stderr)
+        for p in errors[:20]:
+            print(f"  {p}", file=sys.stderr)
+        if len(errors) > 20:
+            print(f"  ... and {len(errors) - 20} more", file=sys.stderr)
     info = summary(samples)
     if getattr(args, "json", False):
         info["province_counts"] = {k: int(v) for k, v in province_counts(samples).items()}
+        info["not_counted"] = [str(p) for p in errors]
         print(json.dumps(info, ensure_ascii=False, indent=2))
     else:
         print(f"{info['plates']} plates ({info['distinct_plates']} distinct), lengths "
@@ -153,4 +174,4 @@ def cli_stats(args) -> int:
         fig = plot_class_statistics(samples, title=", ".join(map(str, args.data)))
         fig.savefig(args.plot, dpi=120)
         print(f"plot written to {args.plot}")
-    return 0
+    return 1 if errors and not samples else 0

@@ -16,7 +16,12 @@ def cli_synth(args) -> int:
                         workers=args.workers, config=config,
                         overwrite=getattr(args, "overwrite", False))
     except FileExistsError as err:
-        print(f"lpr synth: error: {err} (--overwrite replaces it)", file=sys.stderr)
+        hint = "" if getattr(args, "overwrite", False) else " (--overwrite replaces it)"
+        print(f"lpr synth: error: {err}{hint}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a folder that cannot be created or written: say which, no traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"lpr synth: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     dt = time.perf_counter() - t0
     print(f"wrote {args.count} plates and {path} in {dt:.1f} s ({args.count / dt:.0f} plates/s)")

@@ -4,11 +4,17 @@
 from its own NumPy Generator (no global state), so it can feed ``tf.data`` through a
 Python generator. :func:`generate` writes a folder of JPEGs and a label file; image
 ``i`` depends only on ``(seed, i)``, so the output is the same for any worker count.
+It renders into a temporary folder beside the output and renames it into place only when
+complete, so that an interrupted run never leaves a folder that looks like a dataset.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import multiprocessing as mp
 import os
+import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +23,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from lpr_lib.data.formats import INCOMPLETE_MARKER, PARTIAL_MARK
 from lpr_lib.plates import (DIGITS, KINDS, LETTERS, PROVINCES, PlateError, is_valid, sample_text,
                             text_to_labels)
 from lpr_lib.repro import DEFAULT_SEED
@@ -166,11 +173,17 @@ def _label_line(name: str, label: str) -> str:
 
 
 def _work(args) -> list[tuple[int, str, str]]:
-    """Render and write images ``start..stop``; return (index, label line, meta line)."""
-    config_dict, seed, start, stop, out_dir, width = args
+    """Render and write images ``start..stop``; return (index, label line, meta line).
+
+    ``parent`` is the pid of the process that started this worker (``None`` when run in that
+    process): once it has died (its children are handed to another parent), the worker stops
+    at the next plate instead of rendering on into a folder nobody will finish."""
+    config_dict, seed, start, stop, out_dir, width, parent = args
     gen = PlateGenerator(SynthConfig.from_dict(config_dict), seed)
     out = []
     for i in range(start, stop):
+        if parent is not None and os.getppid() != parent:
+            os._exit(1)  # the parent was killed: nobody will collect or finish this work
         s = gen.sample_at(i)
         name = f"{s.label}_{i:0{width}d}.jpg"
         ok, buf = cv2.imencode(".jpg", s.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -189,6 +202,83 @@ def _context():
     return mp.get_context("spawn")
 
 
+#: what a folder that :func:`generate` may replace holds (nothing else: a folder with other
+#: files in it is never deleted, even with ``overwrite``)
+_OWN_FILES = {LABEL_FILE, META_FILE, LABEL_FILE + ".tmp", INCOMPLETE_MARKER}
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """Entries of ``folder`` that :func:`generate` does not write."""
+    return sorted(p.name for p in folder.iterdir()
+                  if not (p.name in _OWN_FILES or (p.suffix == ".jpg" and p.is_file()
+                                                   and not p.is_symlink())))
+
+
+def _check_target(out_dir: Path, overwrite: bool) -> None:
+    """Raise :class:`FileExistsError` unless ``out_dir`` is absent, empty, or (with
+    ``overwrite``) a folder that holds only what :func:`generate` writes."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a folder: choose another folder")
+    if not any(out_dir.iterdir()):
+        return
+    if not overwrite:
+        label_path = out_dir / LABEL_FILE
+        if label_path.exists():
+            raise FileExistsError(f"{label_path} exists: choose another folder or pass overwrite")
+        raise FileExistsError(f"{out_dir} exists and is not empty: choose another folder or pass "
+                              "overwrite")
+    foreign = _foreign_entries(out_dir)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise FileExistsError(f"{out_dir} holds files that lpr synth did not write ({shown}); "
+                              "it is not replaced: choose another folder")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
+
+
+def _remove_stale_partials(out_dir: Path) -> None:
+    """Delete ``<out_dir>.tmp-<pid>`` folders of runs that were killed (their process is gone)."""
+    pattern = re.compile(re.escape(out_dir.name + PARTIAL_MARK) + r"(\d+)$")
+    with contextlib.suppress(OSError):
+        for p in out_dir.parent.iterdir():
+            m = pattern.match(p.name)
+            if (m and int(m[1]) != os.getpid() and p.is_dir() and not p.is_symlink()
+                    and (p / INCOMPLETE_MARKER).exists() and not _pid_alive(int(m[1]))):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _install(tmp_dir: Path, out_dir: Path, overwrite: bool) -> None:
+    """Rename the finished ``tmp_dir`` to ``out_dir``; with ``overwrite`` an existing
+    ``out_dir`` is replaced whole (no image of the old set stays beside the new ones)."""
+    with contextlib.suppress(OSError):
+        out_dir.rmdir()  # an empty folder (the target of the rename must not exist)
+    try:
+        os.rename(tmp_dir, out_dir)
+        return
+    except OSError as err:
+        if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+    _check_target(out_dir, overwrite)  # someone wrote it while we rendered
+    old = out_dir.with_name(f"{out_dir.name}.old-{os.getpid()}")
+    os.rename(out_dir, old)
+    try:
+        os.rename(tmp_dir, out_dir)
+    except OSError:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def generate(count: int, out_dir, seed: int | None = None, kinds: Sequence[str] | None = None,
              size: tuple[int, int] = (48, 144), workers: int | None = None,
              config: SynthConfig | None = None, progress: bool = True,
@@ -200,7 +290,13 @@ def generate(count: int, out_dir, seed: int | None = None, kinds: Sequence[str] 
     ``meta.tsv`` the true text, kind and label-noise mode of each. ``kinds`` restricts the
     kind mix to those kinds (keeping their relative weights); ``size`` overrides the
     config's. The result depends only on ``seed`` and the config, not on ``workers``.
-    An existing label file is never overwritten unless ``overwrite=True``.
+
+    Everything is rendered into ``<out_dir>.tmp-<pid>`` (with a marker file that ``lpr check``
+    recognises) and renamed to ``out_dir`` when complete: an interrupted run leaves that
+    temporary folder, never a half-written ``out_dir`` (the next run deletes it), and worker
+    processes stop when the process that started them dies. An existing, non-empty
+    ``out_dir`` is replaced only with ``overwrite=True``, and then whole (no stale images stay),
+    and only when it holds nothing but what this function writes.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, not {count}")
@@ -213,15 +309,36 @@ def generate(count: int, out_dir, seed: int | None = None, kinds: Sequence[str] 
     config.size = tuple(size) if size else config.size
     config = SynthConfig.from_dict(config.to_dict())  # validate the edits
     seed = DEFAULT_SEED if seed is None else int(seed)
-    out_dir = Path(out_dir)
-    label_path = out_dir / LABEL_FILE
-    if label_path.exists() and not overwrite:
-        raise FileExistsError(f"{label_path} exists: choose another folder or pass overwrite")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    label_path = Path(out_dir) / LABEL_FILE
+    out_dir = Path(os.path.abspath(out_dir))  # "." has a name to put beside it, too
+    _check_target(out_dir, overwrite)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(out_dir)
+    tmp_dir = out_dir.with_name(f"{out_dir.name}{PARTIAL_MARK}{os.getpid()}")
+    if tmp_dir.exists():  # this process's own earlier, failed attempt
+        shutil.rmtree(tmp_dir)
+    tmp_dir.mkdir()
+    try:
+        (tmp_dir / INCOMPLETE_MARKER).write_text(
+            f"lpr synth (pid {os.getpid()}) is rendering {count} plates for {out_dir.name}; this "
+            "folder is incomplete until it is renamed to that name\n", encoding="utf-8")
+        _render(count, tmp_dir, out_dir, seed, config, workers, progress)
+        (tmp_dir / INCOMPLETE_MARKER).unlink()
+        _install(tmp_dir, out_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return label_path
+
+
+def _render(count: int, tmp_dir: Path, out_dir: Path, seed: int, config: SynthConfig,
+            workers: int | None, progress: bool) -> None:
+    """Render every image and write the label and meta files, all into ``tmp_dir``."""
     width = max(6, len(str(count - 1)))
     workers = max(1, min(workers or os.cpu_count() or 1, count))
     chunk = max(1, min(256, -(-count // (workers * 4))))
-    jobs = [(config.to_dict(), seed, a, min(count, a + chunk), str(out_dir), width)
+    parent = None if workers == 1 else os.getpid()
+    jobs = [(config.to_dict(), seed, a, min(count, a + chunk), str(tmp_dir), width, parent)
             for a in range(0, count, chunk)]
     from tqdm.auto import tqdm
 
@@ -238,9 +355,6 @@ def generate(count: int, out_dir, seed: int | None = None, kinds: Sequence[str] 
                 bar.update(len(part))
     bar.close()
     results.sort()
-    tmp = label_path.with_suffix(".txt.tmp")
-    tmp.write_text("".join(r[1] + "\n" for r in results), encoding="utf-8")
-    (out_dir / META_FILE).write_text("file\tlabel\ttext\tkind\tnoise\n"
+    (tmp_dir / LABEL_FILE).write_text("".join(r[1] + "\n" for r in results), encoding="utf-8")
+    (tmp_dir / META_FILE).write_text("file\tlabel\ttext\tkind\tnoise\n"
                                      + "".join(r[2] + "\n" for r in results), encoding="utf-8")
-    tmp.replace(label_path)
-    return label_path
