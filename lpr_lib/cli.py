@@ -25,6 +25,17 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _unit(text: str) -> float:
+    """Parse a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], not {text!r}")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], not {text!r}")
+    return value
+
+
 MODEL_HELP = ("a shipped model's name (mixed, synthetic), 'latest' (the newest run under "
               "runs/), a run folder or a .keras file (default: mixed, the shipped model)")
 
@@ -88,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", default=None,
                     help=MODEL_HELP)
     pr.add_argument("--json", action="store_true", help="print JSON")
+    pr.add_argument("--min-confidence", type=_unit, default=None, metavar="F",
+                    help="below this plate confidence the answer is 'no plate' "
+                         "(default: lpr_lib.export.MIN_CONFIDENCE, 0.5)")
 
     x = p["export"]
     x.add_argument("--model", default=None, help=MODEL_HELP)

@@ -9,13 +9,24 @@ training used. The exported SavedModel and TFLite models take the *preprocessed*
 (float32 ``(batch, H, W, 3)``): preprocessing stays in one place (this module and
 ``lpr_lib.data``), and an app feeding the TFLite model must standardise each crop
 (subtract its mean, divide by its standard deviation, as ``tf.image.per_image_standardization``).
-``export`` writes a ``preprocessing.json`` next to the models saying exactly this.
+``export`` writes a ``preprocessing.json`` next to the models saying exactly this, and
+replaces its output folder as a whole (:func:`replace_folder`): a new export never leaves an
+earlier one's files beside it.
+
+A reading is always a valid plate (:func:`lpr_lib.plates.constrained_decode`: the most
+probable text that some plate kind allows), and a reader that is not sure says so: below
+:data:`MIN_CONFIDENCE` the answer is "no plate" (``text`` is ``None``), and so it is for an
+image smaller than :data:`MIN_IMAGE_SIZE`, which is not given to the model at all.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +34,20 @@ import numpy as np
 from lpr_lib.repro import REPO_ROOT
 
 __all__ = ["load_model", "resolve_model", "latest_run", "run_config", "run_whiten", "Predictor",
-           "predict",
+           "Reading", "ImageError", "ImageNotFoundError", "predict", "MIN_CONFIDENCE",
+           "MIN_IMAGE_SIZE", "replace_folder", "EXPORT_FILES",
            "export_savedmodel", "export_tflite", "tflite_predict", "cli_predict", "cli_export"]
+
+#: The plate confidence (joint probability of the reading, length included) below which a
+#: reader answers "no plate" instead of a text (``lpr predict --min-confidence``). Above it,
+#: a model's stored threshold (99.9% precision on its validation plates) still tells sure
+#: readings from unsure ones.
+MIN_CONFIDENCE = 0.5
+#: The smallest image, (height, width) in pixels, that can hold a readable plate: 16x8
+#: pixels leaves about two pixels per character of a 7-character plate. Smaller images are
+#: answered "no plate" without running the model (which would happily read a 1x1 image
+#: stretched to its input size).
+MIN_IMAGE_SIZE = (8, 16)
 
 RUNS_DIR = REPO_ROOT / "runs"
 MODEL_FILES = ("best.keras", "last.keras", "model.keras")  # in this order of preference
@@ -108,39 +131,116 @@ def run_whiten(model) -> bool:
     return True if cfg is None else cfg.data.whiten
 
 
+class ImageError(ValueError):
+    """An image that cannot be read. ``str(err)`` is ``"<file>: <problem>"``; ``err.image``
+    names the file and ``err.problem`` says what is wrong with it."""
+
+    def __init__(self, image, problem: str):
+        super().__init__(f"{image}: {problem}")
+        self.image, self.problem = str(image), problem
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """The image file does not exist."""
+
+
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _why(err: BaseException) -> str:
+    """An exception's message without Python object reprs (``<_io.BytesIO object at 0x...>``)."""
+    text = _OBJECT_REPR.sub("", str(err)).strip()
+    return text or type(err).__name__
+
+
 def _read_rgb(path) -> np.ndarray:
-    from PIL import Image
+    """A file's image as uint8 RGB ``(H, W, 3)``; :class:`ImageError` naming the file if not."""
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: image not found")
+    if not path.exists():
+        raise ImageNotFoundError(path, "file not found")
+    if path.is_dir():
+        raise ImageError(path, "a folder, not an image file")
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable image ({err})") from None
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image (no format Pillow can read)") from None
+    except PermissionError:
+        raise ImageError(path, "permission denied") from None
+    except Image.DecompressionBombError:
+        raise ImageError(path, "image too large to decode") from None
+    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError... on bad files
+        raise ImageError(path, f"damaged image, cannot decode it ({_why(err)})") from None
+
+
+def _as_rgb(image, name: str) -> np.ndarray:
+    """A path's image, or an array checked to be ``(H, W, 3)``."""
+    if isinstance(image, (str, Path)):
+        return _read_rgb(image)
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ImageError(name, f"not an RGB image array: shape {array.shape}, "
+                         "expected (height, width, 3)")
+    return array
+
+
+@dataclass
+class Reading:
+    """What a reader says about one image.
+
+    ``text``: the plate, or ``None`` for "no plate" (``reason`` says why) and for an image
+    that could not be read (``error`` says why). ``confidence``: the reading's confidence,
+    also when it fell below the floor; ``None`` when the model did not run. ``kind``: the
+    plate pattern the text follows (:data:`lpr_lib.plates.KIND_PATTERNS`; ``"blue"`` stands
+    for every province-letter-5-alphanumeric plate).
+    """
+
+    image: str
+    text: str | None = None
+    confidence: float | None = None
+    kind: str | None = None
+    reason: str | None = None
+    error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def plate(self) -> bool | None:
+        """True: a plate was read; False: no plate; None: the image could not be read."""
+        return None if self.error is not None else self.text is not None
 
 
 class Predictor:
-    """Reads plates: images (paths or uint8 RGB arrays) -> ``[(text, confidence), ...]``.
+    """Reads plates: images (paths or uint8 RGB arrays) -> ``[(text, confidence), ...]``
+    (:meth:`predict`) or one :class:`Reading` each (:meth:`read`, which never raises on a
+    bad image).
 
-    ``confidence`` is the product of the read heads' top probabilities times the length
-    head's (``metrics.plate_confidence(mode="product")``); ``mode="min"`` takes the least
-    sure of them instead. ``whiten`` defaults to the run's config (True without one).
+    With ``constrained`` (the default) the text is the most probable *valid* plate
+    (:func:`lpr_lib.plates.constrained_decode`) and ``confidence`` its joint probability:
+    the product of its characters' probabilities times the length head's probability of its
+    length. ``constrained=False`` is the plain per-head argmax (which can spell texts no
+    plate has), with ``metrics.plate_confidence``. ``mode="min"`` takes the least sure
+    character (or length) as the confidence instead of the product. Below
+    ``min_confidence`` the answer is "no plate" (text ``None``). ``whiten`` defaults to the
+    run's config (True without one).
     """
 
     def __init__(self, model, whiten: bool | None = None, mode: str = "product",
-                 batch_size: int = 128):
+                 batch_size: int = 128, min_confidence: float = MIN_CONFIDENCE,
+                 constrained: bool = True):
         if whiten is None:
             whiten = run_whiten(model)
+        if mode not in ("product", "min"):
+            raise ValueError(f"mode must be 'product' or 'min', got {mode!r}")
         self.model, self.whiten, self.mode, self.batch_size = model, whiten, mode, batch_size
+        self.min_confidence, self.constrained = float(min_confidence), constrained
         self.image_size = tuple(model.input.shape[1:3])
 
     def preprocess(self, images) -> np.ndarray:
         from lpr_lib.data import preprocess
 
-        arrays = [_read_rgb(im) if isinstance(im, (str, Path)) else np.asarray(im)
-                  for im in images]
+        arrays = [_as_rgb(im, f"image {i}") for i, im in enumerate(images)]
         return np.stack([preprocess(a, self.image_size, self.whiten).numpy() for a in arrays])
 
     def probabilities(self, images) -> dict:
@@ -150,22 +250,80 @@ class Predictor:
                 for i in range(0, len(x), self.batch_size)]
         return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
 
-    def predict(self, images) -> list[tuple[str, float]]:
-        from lpr_lib.metrics import decode, plate_confidence
-        from lpr_lib.plates import labels_to_text
+    def decode(self, outputs: dict) -> tuple[list[str], np.ndarray, list[str | None]]:
+        """``(texts, confidences, kinds)`` from the model's outputs (before the floor)."""
+        from lpr_lib.metrics import LENGTHS, decode, plate_confidence
+        from lpr_lib.plates import ABSENT, constrained_decode, labels_to_text
 
+        lengths = outputs.get("length")
+        if not self.constrained:
+            pred, top = decode(outputs["chars"], lengths)
+            conf = plate_confidence(top, pred, self.mode, lengths)
+            return [labels_to_text(row) for row in pred], conf, [None] * len(pred)
+        labels, chosen, conf, kinds = constrained_decode(outputs["chars"], lengths,
+                                                         lengths=LENGTHS)
+        if self.mode == "min":
+            read = labels != ABSENT
+            conf = np.min(np.where(read, chosen, np.inf), axis=-1)
+            if lengths is not None:
+                which = [LENGTHS.index(int(n)) for n in read.sum(-1)]
+                conf = np.minimum(conf, np.asarray(lengths, np.float64)[np.arange(len(conf)),
+                                                                        which])
+        return [labels_to_text(row) for row in labels], conf, kinds
+
+    def read(self, images, names=None) -> list[Reading]:
+        """One :class:`Reading` per image, in order. An image that cannot be read gets its
+        ``error`` (the others are still read); one smaller than :data:`MIN_IMAGE_SIZE`, or
+        read with a confidence below ``min_confidence``, is "no plate" with its ``reason``."""
         images = list(images)
-        if not images:
-            return []
-        p = self.probabilities(images)
-        pred, top = decode(p["chars"], p.get("length"))
-        conf = plate_confidence(top, pred, self.mode, p.get("length"))
-        return [(labels_to_text(row), float(c)) for row, c in zip(pred, conf)]
+        if names is None:
+            names = [str(im) if isinstance(im, (str, Path)) else f"image {i}"
+                     for i, im in enumerate(images)]
+        readings, arrays, todo = [], [], []
+        min_h, min_w = MIN_IMAGE_SIZE
+        for image, name in zip(images, names):
+            reading = Reading(str(name))
+            readings.append(reading)
+            try:
+                array = _as_rgb(image, name)
+            except ImageError as err:
+                reading.error, reading.exception = err.problem, err
+                continue
+            h, w = array.shape[:2]
+            if h < min_h or w < min_w:
+                reading.reason = (f"image is {w}x{h} pixels, too small to hold a plate "
+                                  f"(at least {min_w}x{min_h})")
+                continue
+            arrays.append(array)
+            todo.append(reading)
+        if arrays:
+            texts, conf, kinds = self.decode(self.probabilities(arrays))
+            for reading, text, c, kind in zip(todo, texts, conf, kinds):
+                reading.confidence = float(c)
+                if c >= self.min_confidence:
+                    reading.text, reading.kind = text, kind
+                else:
+                    reading.reason = (f"confidence {float(c):.4f} is below the floor "
+                                      f"{self.min_confidence:g}")
+        return readings
+
+    def predict(self, images) -> list[tuple[str | None, float | None]]:
+        """``[(text, confidence), ...]``; ``text`` is ``None`` for "no plate" (confidence
+        below ``min_confidence``, or an image too small to hold one, whose confidence is
+        ``None``). Raises :class:`ImageError` (``FileNotFoundError`` for a missing file)
+        naming the first image that cannot be read."""
+        readings = self.read(images)
+        for reading in readings:
+            if reading.exception is not None:
+                raise reading.exception
+        return [(r.text, r.confidence) for r in readings]
 
 
-def predict(images, model=None, **kw) -> list[tuple[str, float]]:
+def predict(images, model=None, **kw) -> list[tuple[str | None, float | None]]:
     """Read the plate in each image (paths or arrays) with ``model`` (a model, a path, or
-    ``None`` for the latest run): a list of ``(text, confidence)``."""
+    ``None`` for the default shipped model): a list of ``(text, confidence)``, ``text``
+    ``None`` where the reader sees no plate (see :meth:`Predictor.predict`; ``kw`` go to
+    :class:`Predictor`)."""
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model)
     return Predictor(model, **kw).predict(images)
@@ -220,48 +378,139 @@ def tflite_predict(tflite_path, images: np.ndarray) -> dict:
 
 
 def cli_predict(args) -> int:
-    """``lpr predict IMAGE... [--model M] [--json]``. With a model whose threshold was chosen
-    on validation (the shipped ones), each reading says whether it reaches that threshold
-    (99.9% precision on the model's validation plates): below it, treat the reading as
-    unsure."""
+    """``lpr predict IMAGE... [--model M] [--json] [--min-confidence F]``.
+
+    Every image gets one answer, in order: its plate and confidence; "no plate" (with the
+    reason) when the reading's confidence is below the floor (``--min-confidence``, default
+    :data:`MIN_CONFIDENCE`) or the image is smaller than :data:`MIN_IMAGE_SIZE`; or, for a
+    file that cannot be read, the problem. With a model whose threshold was chosen on
+    validation (the shipped ones), each plate says whether it reaches that threshold (99.9%
+    precision on the model's validation plates): below it, treat the reading as unsure.
+    Exit status 1 when some file could not be read (after every answer is printed)."""
     from lpr_lib.evaluate import stored_threshold
 
+    floor = getattr(args, "min_confidence", None)
+    floor = MIN_CONFIDENCE if floor is None else floor
     model = load_model(args.model)
-    results = Predictor(model).predict(args.images)
+    readings = Predictor(model, min_confidence=floor).read(args.images)
     threshold = stored_threshold(model)
-    sure = [None if threshold is None else c >= threshold for _, c in results]
+    sure = [None if threshold is None or r.text is None else r.confidence >= threshold
+            for r in readings]
+    failed = [r for r in readings if r.error is not None]
     if args.json:
-        print(json.dumps({"model": model._lpr_name, "threshold": threshold, "plates": [
-            {"image": str(p), "text": t, "confidence": round(c, 6), "sure": s}
-            for p, (t, c), s in zip(args.images, results, sure)]}, ensure_ascii=False))
+        rows = []
+        for r, s in zip(readings, sure):
+            row = {"image": r.image, "text": r.text,
+                   "confidence": None if r.confidence is None else round(r.confidence, 6),
+                   "sure": s, "plate": r.plate}
+            row.update({k: v for k, v in (("reason", r.reason), ("error", r.error)) if v})
+            rows.append(row)
+        print(json.dumps({"model": model._lpr_name, "threshold": threshold,
+                          "min_confidence": floor, "plates": rows}, ensure_ascii=False))
     else:
         print(f"model: {model._lpr_name}" + ("" if threshold is None else
-              f"; readings below confidence {threshold:.4f} are marked unsure"), file=sys.stderr)
-        for path, (text, conf), s in zip(args.images, results, sure):
-            print(f"{text}\t{conf:.4f}\t{path}" + ("\tunsure" if s is False else ""))
+              f"; readings below confidence {threshold:.4f} are marked unsure")
+              + f"; below {floor:g}: no plate", file=sys.stderr)
+        for r, s in zip(readings, sure):
+            conf = "-" if r.confidence is None else f"{r.confidence:.4f}"
+            if r.error is not None:
+                print(f"error\t-\t{r.image}\t{r.error}")
+            elif r.text is None:
+                print(f"no plate\t{conf}\t{r.image}\t{r.reason}")
+            else:
+                print(f"{r.text}\t{conf}\t{r.image}" + ("\tunsure" if s is False else ""))
+    if failed:
+        print(f"lpr predict: {len(failed)} of {len(readings)} image(s) could not be read: "
+              + "; ".join(f"{r.image}: {r.error}" for r in failed), file=sys.stderr)
+        return 1
     return 0
 
 
+#: What an export folder holds: anything else in ``--out`` makes ``lpr export`` refuse to
+#: replace it (it is someone's folder, not an earlier export).
+EXPORT_FILES = ("savedmodel", "model.tflite", "preprocessing.json")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def replace_folder(dest, write, expect=None) -> Path:
+    """Fill a new folder with ``write(folder)`` and put it in ``dest``'s place.
+
+    ``write`` works in a temporary sibling of ``dest`` (same file system); only when it has
+    returned is ``dest`` (if any) moved aside, the new folder renamed to ``dest`` and the old
+    one deleted. So ``dest`` keeps its earlier content until the new one is whole, and never
+    holds a mix of old and new files. If ``write`` fails, ``dest`` is untouched and the
+    temporary folder removed. ``expect``: the names an existing ``dest`` may hold; any other
+    entry makes this refuse (``ValueError``) rather than delete a folder it did not write.
+    """
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise ValueError(f"{dest}: exists and is not a folder")
+    if expect is not None and dest.is_dir():
+        foreign = sorted(p.name for p in dest.iterdir() if p.name not in expect)
+        if foreign:
+            raise ValueError(f"{dest}: holds {', '.join(foreign[:5])}"
+                             + (" ..." if len(foreign) > 5 else "")
+                             + ", which an export does not write; the folder would be replaced "
+                             "as a whole: choose a new or empty folder, or an earlier export's")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+    old = None
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a plain mkdir would not
+        write(tmp)
+        if dest.exists():
+            old = tmp.with_name(tmp.name.replace(".new-", ".old-", 1))
+            os.rename(dest, old)
+        try:
+            os.rename(tmp, dest)
+        except BaseException:
+            if old is not None:
+                os.rename(old, dest)
+                old = None
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
 def cli_export(args) -> int:
-    """``lpr export --out DIR [--model M] [--format savedmodel|tflite|both]``."""
+    """``lpr export --out DIR [--model M] [--format savedmodel|tflite|both]``. ``DIR`` is
+    replaced as a whole (:func:`replace_folder`): an earlier export there stays until the new
+    one is complete, and none of its files remain beside the new one."""
     model = load_model(args.model)
     print(f"model: {model._lpr_name}", file=sys.stderr)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     cfg = run_config(model)
     whiten = True if cfg is None else cfg.data.whiten
-    if args.format in ("savedmodel", "both"):
-        print(f"SavedModel: {export_savedmodel(model, out / 'savedmodel')}")
-    if args.format in ("tflite", "both"):
-        print(f"TFLite:     {export_tflite(model, out / 'model.tflite')}")
-    (out / "preprocessing.json").write_text(json.dumps({
-        "input": "float32 (batch, H, W, 3) RGB, preprocessed",
-        "image_size": list(model.input.shape[1:3]),
-        "steps": ["scale uint8 to [0, 1]", "resize bilinear (antialias) to image_size"]
-        + (["per-image standardisation: (x - mean) / max(std, 1/sqrt(H*W*3))"] if whiten
-           else ["clip to [0, 1]"]),
-        "outputs": {"chars": "(batch, 8, 74) softmax per position over lpr_lib.plates.CHARS",
-                    "length": "(batch, 2) softmax over {7, 8} characters"},
-    }, indent=2) + "\n")
+    written = []
+
+    def write(folder: Path) -> None:
+        if args.format in ("savedmodel", "both"):
+            export_savedmodel(model, folder / "savedmodel")
+            written.append(("SavedModel: ", "savedmodel"))
+        if args.format in ("tflite", "both"):
+            export_tflite(model, folder / "model.tflite")
+            written.append(("TFLite:     ", "model.tflite"))
+        (folder / "preprocessing.json").write_text(json.dumps({
+            "input": "float32 (batch, H, W, 3) RGB, preprocessed",
+            "image_size": list(model.input.shape[1:3]),
+            "steps": ["scale uint8 to [0, 1]", "resize bilinear (antialias) to image_size"]
+            + (["per-image standardisation: (x - mean) / max(std, 1/sqrt(H*W*3))"] if whiten
+               else ["clip to [0, 1]"]),
+            "outputs": {"chars": "(batch, 8, 74) softmax per position over lpr_lib.plates.CHARS",
+                        "length": "(batch, 2) softmax over {7, 8} characters"},
+        }, indent=2) + "\n")
+
+    replace_folder(out, write, expect=EXPORT_FILES)
+    for label, name in written:
+        print(f"{label}{out / name}")
     print(f"notes:      {out / 'preprocessing.json'}", file=sys.stderr)
     return 0

@@ -11,6 +11,7 @@ for each kind of plate.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -195,6 +196,99 @@ _KIND_RULES: dict[str, tuple[re.Pattern, str]] = {
         "consulate": (f"{_P}{_L}{_A}{{4}}领", "province, letter, 4 letters/digits, 领"),
     }.items()
 }
+
+
+_PROV_S, _LET_S, _DIG_S = "".join(PROVINCES), "".join(LETTERS), "".join(DIGITS)
+_AN_S = _LET_S + _DIG_S
+#: Per kind: the characters allowed at each position (one string a position), the same rule as
+#: the kind's regular expression in ``_KIND_RULES``. Kinds with the same positions (blue,
+#: yellow, yellow_double) share one pattern in :func:`constrained_decode`.
+KIND_PATTERNS: dict[str, tuple[str, ...]] = {
+    "blue": (_PROV_S, _LET_S) + (_AN_S,) * 5,
+    "yellow": (_PROV_S, _LET_S) + (_AN_S,) * 5,
+    "yellow_double": (_PROV_S, _LET_S) + (_AN_S,) * 5,
+    "green_small": (_PROV_S, _LET_S, "DF", _AN_S) + (_DIG_S,) * 4,
+    "green_large": (_PROV_S, _LET_S) + (_DIG_S,) * 5 + ("DF",),
+    "police": (_PROV_S, _LET_S) + (_AN_S,) * 4 + ("警",),
+    "hk_macao": ("粤", "Z") + (_AN_S,) * 4 + ("港澳",),
+    "learner": (_PROV_S, _LET_S) + (_AN_S,) * 4 + ("学",),
+    "trailer": (_PROV_S, _LET_S) + (_AN_S,) * 4 + ("挂",),
+    "embassy": ("使",) + (_DIG_S,) * 6,
+    "consulate": (_PROV_S, _LET_S) + (_AN_S,) * 4 + ("领",),
+}
+
+
+@functools.lru_cache(maxsize=32)
+def _pattern_masks(kinds: tuple[str, ...]) -> list[tuple[str, np.ndarray]]:
+    """``[(kind, mask), ...]``: one boolean ``(length, NUM_CLASSES)`` mask per distinct pattern
+    (the first of ``kinds`` with that pattern names it), in the order of ``kinds``."""
+    out, seen = [], set()
+    for kind in kinds:
+        if kind not in KIND_PATTERNS:
+            raise PlateError(f"unknown plate kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        pattern = KIND_PATTERNS[kind]
+        if pattern in seen:
+            continue
+        seen.add(pattern)
+        mask = np.zeros((len(pattern), NUM_CLASSES), dtype=bool)
+        for pos, allowed in enumerate(pattern):
+            mask[pos, [CHAR_TO_INDEX[c] for c in allowed]] = True
+        mask.flags.writeable = False
+        out.append((kind, mask))
+    return out
+
+
+def constrained_decode(chars_probs, length_probs=None, kinds=None, lengths=(7, 8)):
+    """Read plates from the heads' probabilities, only ever as a valid plate.
+
+    For each plate pattern (:data:`KIND_PATTERNS` of ``kinds``, default all), every position
+    takes the most probable character that the pattern allows there; the pattern's score is
+    the product of those probabilities (its joint probability, the heads being independent),
+    times the length head's probability of the pattern's length when ``length_probs`` is
+    given (``(N, 2)`` over ``lengths``). The pattern with the highest score wins (the first
+    in :data:`KINDS` order on a tie).
+
+    ``chars_probs``: ``(N, heads, NUM_CLASSES)`` (``heads`` >= 8), or one plate
+    ``(heads, NUM_CLASSES)``. Returns ``(labels, position_probs, confidence, kinds)``:
+    ``(N, MAX_LEN)`` class indices with ``-1`` beyond the plate's length, the chosen
+    characters' probabilities (0 where absent), the winning score ``(N,)``, and the winning
+    pattern's kind name per plate (``"blue"`` stands for every 7-character
+    province-letter-5-alphanumeric plate). Every decoded text passes :func:`validate`.
+    """
+    probs = np.asarray(chars_probs, dtype=np.float64)
+    single = probs.ndim == 2
+    if single:
+        probs = probs[None]
+    if probs.ndim != 3 or probs.shape[-1] != NUM_CLASSES or probs.shape[1] < MAX_LEN:
+        raise ValueError(f"chars_probs must be (N, {MAX_LEN}, {NUM_CLASSES}), "
+                         f"got shape {probs.shape}")
+    n = len(probs)
+    if length_probs is not None:
+        length_probs = np.asarray(length_probs, dtype=np.float64).reshape(n, len(lengths))
+    best_score = np.full(n, -1.0)
+    labels = np.full((n, MAX_LEN), ABSENT, dtype=np.int32)
+    chosen = np.zeros((n, MAX_LEN))
+    kind_of = np.empty(n, dtype=object)
+    for kind, mask in _pattern_masks(tuple(KINDS) if kinds is None else tuple(kinds)):
+        length = len(mask)
+        masked = np.where(mask[None], probs[:, :length], -1.0)  # (N, length, C)
+        idx = masked.argmax(-1)
+        p = np.take_along_axis(probs[:, :length], idx[..., None], -1)[..., 0]
+        score = p.prod(-1)
+        if length_probs is not None:
+            score = score * length_probs[:, list(lengths).index(length)]
+        better = score > best_score
+        best_score[better] = score[better]
+        labels[better] = ABSENT
+        labels[better, :length] = idx[better]
+        chosen[better] = 0.0
+        chosen[better, :length] = p[better]
+        kind_of[better] = kind
+    best_score = np.maximum(best_score, 0.0)  # -1 only where every score was NaN
+    kinds_out = [str(k) for k in kind_of]
+    if single:
+        return labels[0], chosen[0], float(best_score[0]), kinds_out[0]
+    return labels, chosen, best_score, kinds_out
 
 
 def kind_rule(kind: str) -> str:
