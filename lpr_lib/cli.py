@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config", nargs="?", default=None, help="experiment YAML (default: the book's)")
     t.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
     t.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run (or one started with another config) in the "
+                        "run folder; the old one is kept until the new one saves an epoch")
     t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config fields, e.g. model.width=0.5")
 

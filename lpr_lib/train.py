@@ -57,8 +57,10 @@ class DataConfig:
     image_size: list[int] = field(default_factory=lambda: [32, 96])
     #: per-image standardisation (the seed's "whitening"), else scale to [0, 1]
     whiten: bool = True
-    #: random geometric/photometric augmentation of training images
-    augment: bool = True
+    #: random geometric/photometric augmentation of training images: true (the defaults of
+    #: ``data.AugmentConfig``), false, or a mapping of the ``AugmentConfig`` fields to change
+    #: (``{downscale_prob: 0.6, rotation_deg: 6}``)
+    augment: bool | dict = True
     #: synthetic plates rendered for training (rendered once in parallel and cached under
     #: runs/synth/, the same set every epoch; augmentation varies)
     synthetic_train: int = 40000
@@ -166,7 +168,35 @@ class ExperimentConfig:
     def from_dict(cls, data: dict | None, source: str = "config") -> "ExperimentConfig":
         """Build from a (possibly partial) dict; missing keys keep their defaults, unknown
         keys raise :class:`ConfigError` naming the key and ``source``."""
-        return _from_dict(cls, data or {}, source, prefix="")
+        return _from_dict(cls, data or {}, source, prefix="").validate(source)
+
+    def validate(self, source: str = "config") -> "ExperimentConfig":
+        """Check the values a type check lets through (sizes, counts, ranges); a
+        :class:`ConfigError` naming ``source`` and the key. Returns ``self``."""
+        d, m = self.data, self.model
+        checks = [
+            ("epochs", self.epochs >= 1, "must be at least 1"),
+            ("batch_size", self.batch_size >= 1, "must be at least 1"),
+            ("steps_per_epoch", self.steps_per_epoch >= 0, "must be 0 (one pass) or more"),
+            ("steps_per_execution", self.steps_per_execution >= 1, "must be at least 1"),
+            ("data.image_size", len(d.image_size) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 16
+                for v in d.image_size), "must be [height, width], each an integer >= 16"),
+            ("data.synthetic_train", d.synthetic_train >= 1, "must be at least 1"),
+            ("data.val_size", d.val_size >= 0, "must be 0 or more"),
+            ("data.val_split", 0.0 <= d.val_split < 1.0, "must be in [0, 1)"),
+            ("model.width", m.width > 0, "must be > 0"),
+            ("model.dropout", 0.0 <= m.dropout < 1.0, "must be in [0, 1)"),
+            ("optimizer.learning_rate", self.optimizer.learning_rate >= 0,
+             "must be 0 (frozen) or more"),
+        ]
+        for key, ok, what in checks:
+            if not ok:
+                value = self.to_dict()
+                for part in key.split("."):
+                    value = value[part]
+                raise ConfigError(f"{source}: {key} {what}, got {value!r}")
+        return self
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "ExperimentConfig":
@@ -174,7 +204,10 @@ class ExperimentConfig:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: config file not found")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") \
+                from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from None
         if data is not None and not isinstance(data, dict):
@@ -206,6 +239,21 @@ class ExperimentConfig:
         return self.override(["epochs=1", "data.synthetic_train=256", "data.val_size=64"])
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML
+    itself keeps the last one without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _from_dict(cls, data: dict, source: str, prefix: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, "
@@ -221,9 +269,22 @@ def _from_dict(cls, data: dict, source: str, prefix: str):
         default = _default(f)
         if dataclasses.is_dataclass(default):
             kwargs[name] = _from_dict(type(default), value or {}, source, prefix + name + ".")
+        elif cls is DataConfig and name == "augment" and isinstance(value, dict):
+            kwargs[name] = _augment_fields(value, source, prefix + name)
         else:
             kwargs[name] = _coerce(value, default, source, prefix + name)
     return cls(**kwargs)
+
+
+def _augment_fields(value: dict, source: str, key: str) -> dict:
+    """``data.augment`` as a mapping: checked against ``AugmentConfig`` now, not at epoch 1."""
+    from lpr_lib.data.pipeline import AugmentConfig
+
+    try:
+        AugmentConfig.from_dict(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: {key}: {err}") from None
+    return dict(value)
 
 
 def _default(f):
@@ -403,13 +464,13 @@ def synthetic_folder(count: int, image_size, seed: int, root: Path | None = None
         digest = hashlib.sha1(json.dumps(synth, sort_keys=True, default=str).encode())
         name += "-" + digest.hexdigest()[:8]
     folder = root / name
-    if not (folder / "labels.txt").is_file():
-        tmp = folder.with_name(folder.name + ".tmp")
-        generate(count, tmp, seed=seed, size=tuple(image_size), config=synth_cfg,
-                 progress=False, overwrite=True)
-        if folder.exists():  # a concurrent run finished first
-            return folder
-        tmp.rename(folder)
+    if not (folder / "labels.txt").is_file():  # generate() renames a complete folder in
+        try:
+            generate(count, folder, seed=seed, size=tuple(image_size), config=synth_cfg,
+                     progress=False)
+        except FileExistsError:
+            if not (folder / "labels.txt").is_file():  # not a concurrent run's finished set
+                raise
     return folder
 
 
@@ -517,27 +578,30 @@ def _best_so_far(history_csv: Path, monitor: str):
 
 def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
           train_data=None, val_data=None, steps_per_epoch: int | None = None,
-          callbacks=()):
+          callbacks=(), overwrite: bool = False):
     """Train ``config`` into the run folder ``out_dir`` (default ``runs/<name>``); return the
     Keras ``History`` of this call (resumed epochs only, after a restart; the whole run is
     in ``history.csv``).
 
     ``train_data`` / ``val_data``: optional ``tf.data`` datasets of ``(images, labels)`` to
     use instead of the config's data (then ``steps_per_epoch`` is required when
-    ``train_data`` repeats). Running the same call again after a kill resumes from the last
-    finished epoch (BackupAndRestore); training into a finished run folder starts afresh.
+    ``train_data`` repeats). Running the same call again after a kill resumes after the last
+    committed epoch (:mod:`lpr_lib.runs`). The config and the data are checked before the run
+    folder is touched; a folder that holds a finished run, or a run started with another
+    config, is refused unless ``overwrite`` (the old run is then kept aside until the new one
+    has committed its first epoch).
     """
     from lpr_lib.model import build_model, count_flops, count_params
     from lpr_lib.repro import set_seed, write_result
+    from lpr_lib.runs import CommitEpochs, RunFolder
 
     started = time.time()
+    config.validate()
     out = Path(out_dir) if out_dir is not None else RUNS_DIR / config.name
-    out.mkdir(parents=True, exist_ok=True)
+    run = RunFolder(out)
+    mode = run.check_can_train(config.to_dict(), overwrite)
     configure_tensorflow(config)
     set_seed(config.seed, deterministic=config.deterministic)
-    if not (out / "backup").is_dir():  # a new run, not a resumed one: start a new history
-        (out / "history.csv").unlink(missing_ok=True)
-    config.to_yaml(out / "config.yaml")
 
     if train_data is None:
         train_data, cfg_val, steps = prepare_data(config)
@@ -555,29 +619,41 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
     strategy = _strategy(config)
     with strategy.scope():
         model = build_model(config)
-        if config.init_from and not (out / "backup").is_dir():
+        if config.init_from and mode != "resume":
             _load_initial_weights(model, config.init_from)
         compile_model(model, config, steps_per_epoch)
+
+    if mode == "overwrite":
+        print(f"replacing the run in {out} (the old one is kept in {run.replaced_path()} "
+              "until the first epoch is saved)", file=sys.stderr)
+    run.begin(mode, config.to_yaml())  # the first write into the run folder
+    initial_epoch = 0
+    if mode == "resume":
+        state = run.state()
+        initial_epoch = state.epochs_done
+        if initial_epoch < config.epochs:  # else only the run's last writes are missing
+            checkpoint, state = run.resume_checkpoint(state)
+            initial_epoch = state.epochs_done
+            if checkpoint is not None:
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(checkpoint)
 
     monitor = "val_chars_plate_acc" if val_ds is not None else "chars_plate_acc"
     cbs = [
         EpochSpeed(config.batch_size, steps_per_epoch),
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(str(out / "last.keras")),
-        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max",
-                                        save_best_only=True,
-                                        initial_value_threshold=_best_so_far(
-                                            out / "history.csv", monitor)),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         *callbacks,
+        CommitEpochs(run, monitor),  # last: it writes what the others added to the logs
     ]
     if config.tensorboard and _has_tensorboard():
-        cbs.append(keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False,
-                                               profile_batch=0))
-    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=config.verbose,
-                        shuffle=False)  # the dataset shuffles
+        cbs.insert(0, keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False,
+                                                  profile_batch=0))
+    history = keras.callbacks.History()
+    if initial_epoch < config.epochs:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                            callbacks=cbs, verbose=config.verbose,
+                            shuffle=False)  # the dataset shuffles
 
     rows = _read_history(out / "history.csv")
     final = rows[-1] if rows else {}
@@ -589,6 +665,7 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
         "params": count_params(model), "macs": count_flops(model)["macs"],
         "steps_per_epoch": steps_per_epoch,
     }, config=config.to_dict(), seed=config.seed, started=started, directory=out)
+    run.finish()
     return history
 
 
@@ -636,11 +713,16 @@ def _num(v):
 
 
 def load_history(run_dir) -> list[dict]:
-    """The per-epoch rows of a run's ``history.csv`` (the whole run, resumes included)."""
+    """The per-epoch rows of a run's ``history.csv`` (the whole run, resumes included; only
+    committed epochs: not the row of an epoch a kill cut short while it was being saved)."""
+    from lpr_lib.runs import RunFolder
+
     path = Path(run_dir) / "history.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no history (is {run_dir} a run folder?)")
-    return _read_history(path)
+    rows = _read_history(path)
+    state = RunFolder(run_dir).state()
+    return rows[:state.epochs_done] if state is not None else rows
 
 
 def cli_train(args) -> int:
@@ -652,6 +734,6 @@ def cli_train(args) -> int:
     out = Path(args.out) if args.out else RUNS_DIR / cfg.name
     print(f"training {cfg.name!r} into {out} ({cfg.model.backbone} width {cfg.model.width:g}, "
           f"{cfg.epochs} epochs; run the same command again to resume after a stop)")
-    train(cfg, out)
+    train(cfg, out, overwrite=args.overwrite)
     print(f"done: {out}/best.keras, history in {out}/history.csv")
     return 0

@@ -79,6 +79,26 @@ def test_set_overrides():
         cfg.override(["epochs"])
 
 
+def test_augment_takes_a_mapping_checked_when_the_config_loads(tmp_path):
+    from lpr_lib.data.pipeline import AugmentConfig, _augment_config
+
+    cfg = ExperimentConfig().override(["data.augment={downscale_prob: 0.6, downscale: [0.4, 0.8]}"])
+    aug = _augment_config(cfg.data.augment)
+    assert aug.downscale_prob == 0.6 and aug.downscale == (0.4, 0.8)
+    assert aug.rotation_deg == AugmentConfig().rotation_deg  # the rest keep their defaults
+    assert ExperimentConfig.from_dict(cfg.to_dict()).data.augment == cfg.data.augment
+    assert _augment_config(ExperimentConfig().data.augment) == AugmentConfig()
+    path = tmp_path / "bad.yaml"
+    path.write_text("data:\n  augment: {rotaton_deg: 6}\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: data\.augment: .*rotaton_deg"):
+        ExperimentConfig.from_yaml(path)
+    path.write_text("data:\n  augment: {downscale: 0.5}\n")
+    with pytest.raises(ConfigError, match=r"data\.augment: AugmentConfig\.downscale must be"):
+        ExperimentConfig.from_yaml(path)
+    with pytest.raises(ConfigError, match="data.augment must be a bool"):
+        ExperimentConfig().override(["data.augment=3"])
+
+
 def test_committed_configs_load():
     from lpr_lib.repro import REPO_ROOT
 
@@ -140,8 +160,10 @@ def test_resume_after_a_kill_continues_at_the_next_epoch(tmp_path):
     assert seen.epochs == [1]  # epoch 0 was not trained again
     assert [r["epoch"] for r in load_history(out)] == [0, 1]  # CSV appended, not rewritten
     assert not (out / "backup").exists()
-    # training again into the finished folder is a new run: a new history, not appended
-    train(cfg, out, train_data=tiny_data())
+    # training again into the finished folder is refused; with overwrite it is a new run
+    with pytest.raises(ValueError, match="finished run"):
+        train(cfg, out, train_data=tiny_data())
+    train(cfg, out, train_data=tiny_data(), overwrite=True)
     assert [r["epoch"] for r in load_history(out)] == [0, 1]
 
 

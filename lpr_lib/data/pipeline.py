@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from lpr_lib.data.formats import (TFRECORD_SUFFIXES, DataError, Problem, Sample, label_problem,
-                                  load_samples, read_image)
+                                  load_samples, read_bytes, read_image)
 from lpr_lib.plates import MAX_LEN, text_to_labels
 from lpr_lib.repro import DEFAULT_SEED
 
@@ -96,13 +96,33 @@ class AugmentConfig:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown AugmentConfig field(s): {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        defaults = asdict(cls())
+        values = {}
+        for key, value in data.items():
+            default = defaults[key]
+            if isinstance(default, tuple):
+                ok = (isinstance(value, (list, tuple)) and len(value) == len(default)
+                      and all(_is_number(v) for v in value))
+                value = tuple(float(v) for v in value) if ok else value
+            elif isinstance(default, str):
+                ok = isinstance(value, str)
+            else:
+                ok = _is_number(value)
+                value = float(value) if ok else value
+            if not ok:
+                raise ValueError(f"AugmentConfig.{key} must be like {default!r}, got {value!r}")
+            values[key] = value
+        return cls(**values)
 
     @classmethod
     def none(cls) -> "AugmentConfig":
         """No augmentation at all (every probability and strength zero)."""
         return cls(brightness=0.0, contrast=(1.0, 1.0), saturation=(1.0, 1.0), noise_prob=0.0,
                    salt_pepper_prob=0.0, affine_prob=0.0, downscale_prob=0.0)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _seeds(seed, n: int) -> tf.Tensor:
@@ -297,7 +317,7 @@ def _verify_images(samples: list[Sample]) -> None:
     for s in samples:
         if s.image is not None or s.format == "ccpd":
             continue  # decoded in memory (read_image raises with the file's name)
-        data = s.data if s.data is not None else Path(s.path).read_bytes()
+        data = s.data if s.data is not None else read_bytes(s.path, "unreadable-image")
         bad = check_image(data, str(s.path) if s.path is not None else s.where)
         if bad:
             raise DataError(bad)
@@ -522,7 +542,7 @@ def write_tfrecord(data, path, image_size=None) -> int:
                 s = item
                 if (image_size is None and s.path is not None and s.format != "ccpd"
                         and s.image is None and s.data is None):
-                    encoded = Path(s.path).read_bytes()
+                    encoded = read_bytes(s.path, "unreadable-image")
                 elif image_size is None and s.data is not None:
                     encoded = s.data
                 else:
@@ -582,6 +602,10 @@ def tfrecord_entries(path: Path, check: bool = True) -> Iterator[Sample | Proble
                              where=f"{f.name}#{i + 1}", data=ex["image"].numpy())
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
             yield Problem("unreadable-image", str(f), f"corrupt TFRecord ({err.message})")
+        except tf.errors.PermissionDeniedError:
+            yield Problem("unreadable-file", str(f), "permission denied")
+        except tf.errors.NotFoundError:
+            yield Problem("missing-file", str(f), "not found")
 
 
 __all__ = ["AugmentConfig", "augment", "affine_matrix", "decode_image", "preprocess",
