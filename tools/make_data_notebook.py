@@ -37,7 +37,7 @@ cells = [
        "Everything here lives in `lpr_lib.data`; the cells only call it."),
     code('import os\nos.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")\n'
          "from lpr_lib.book import setup, save_fig\nQUICK = setup()\n\n"
-         "import json, tempfile\nfrom pathlib import Path\nimport numpy as np, pandas as pd\n"
+         "import json, tempfile\nfrom pathlib import Path\nimport numpy as np, pandas as pd, matplotlib.pyplot as plt\n"
          "from lpr_lib import data\nfrom lpr_lib.data import viz\n"
          "from lpr_lib.repro import SHARED_REAL, RESULTS_DIR\n"
          "from lpr_lib.synth import PlateGenerator, SynthConfig, generate"),
@@ -61,7 +61,8 @@ cells = [
          "print((tmp / 'synth' / 'labels.txt').read_text().splitlines()[0])\n"
          "samples = data.load_samples(tmp / 'synth')\n"
          "print(data.detect_format(tmp / 'synth'), len(samples))\n"
-         "samples[0]"),
+         "s = samples[0]\n"
+         "print(s.text, s.labels.tolist(), s.format, Path(s.where).name)"),
     md("The same plates, written as a TFRecord file and read back, and as a folder of crops\n"
        "named by their plate text, give the same labels:"),
     code("data.write_tfrecord(samples, tmp / 'synth.tfrecord')\n"
@@ -92,16 +93,17 @@ cells = [
          "crop = data.warp_plate(scene, corners)\n"
          "fig = viz.warp_figure([(scene, corners)], [crop], ['warped back'])\n"
          "print('mean abs difference to the rendered plate:',\n"
-         "      np.abs(crop.astype(int) - plate.astype(int)).mean().round(1), 'of 255')"),
-    md("On the 32 real CCPD scenes beside the project (the figure is not part of the book's\n"
-       "repository: it shows real photographs):"),
+         "      np.abs(crop.astype(int) - plate.astype(int)).mean().round(1), 'of 255')\n"
+         "save_fig(fig, '03_warp_synthetic'); plt.close(fig)"),
+    md("```{figure} figures/03_warp_synthetic.png\n:name: fig-03-warp-synthetic\n:width: 100%\n\nA check of the CCPD warp on a synthetic photograph. Top: a rendered plate pasted into a scene at four known corners (outlined; the dot marks the first corner, bottom-right, where CCPD's list starts). Bottom: the crop that the perspective transform cuts back out of the scene.\n```"),
+    md('With the 32 real CCPD scenes beside the project (`../shared/real_plates/ccpd_scenes`),\nthe next cell runs the same warp on real photographs and saves the figure next to the\nothers; the book does not show it, because the photographs are not published with it.'),
     code("from PIL import Image\n"
          "if SHARED_REAL.is_dir():\n"
          "    scenes = data.load_samples(SHARED_REAL / 'ccpd_scenes')\n"
          "    pick = scenes[:4]\n"
          "    shown = [(np.asarray(Image.open(s.path).convert('RGB')), s.corners) for s in pick]\n"
          "    fig = viz.warp_figure(shown, [data.read_image(s) for s in pick], [s.text for s in pick])\n"
-         "    save_fig(fig, '03_ccpd_real_warp')", REAL),
+         "    save_fig(fig, '03_ccpd_real_warp'); plt.close(fig)", REAL),
     code("if SHARED_REAL.is_dir():\n"
          "    crops = np.stack([data.read_image(s) for s in scenes]).reshape(32, -1, 3)\n"
          "    r, g, b = crops.mean(1).T\n"
@@ -140,9 +142,17 @@ cells = [
        "extreme case: two provinces hold most training plates, and nine of 31 never occur."),
     code("if SHARED_REAL.is_dir():\n"
          "    fig = data.plot_class_statistics(train, title='real training crops')\n"
-         "    save_fig(fig, '03_class_statistics_train')\n"
+         "    save_fig(fig, '03_class_statistics_train'); plt.close(fig)\n"
          "    print(data.province_counts(train).head(8).to_dict())"),
-    md("Two more things the plot shows. The second character (the city letter) is dominated by A,\n"
+    md("```{figure} figures/03_class_statistics_train.png\n"
+       ":name: fig-03-class-statistics-train\n"
+       ":width: 100%\n"
+       "\n"
+       "Class statistics of the real training crops: plates per province at the first position "
+       "(top, log scale; grey: provinces that never occur) and the share of each letter, digit "
+       "and special character at each position (bottom).\n"
+       "```"),
+    md("Two more things {numref}`fig-03-class-statistics-train` shows. The second character (the city letter) is dominated by A,\n"
        "the provincial capital. And the digit **4** is rare at every position: it sounds like\n"
        "*death* in Chinese and is avoided when plates are chosen. The test set is more extreme\n"
        "still: 956 of its 1000 plates are from 皖."),
@@ -153,8 +163,8 @@ cells = [
          "    print('test provinces:', data.province_counts(test).head(5).to_dict())"),
     md("A classifier that always answers 皖 for the first character is right on 96% of the test\n"
        "plates. That is why the book reports per-position accuracy *and* plate accuracy at a\n"
-       "confidence threshold, and why the synthetic generator draws provinces with a flatter\n"
-       "distribution than real traffic."),
+       "confidence threshold, and why the synthetic generator draws provinces by their nationwide\n"
+       "share of vehicles (chapter 2): far flatter than the traffic of any one city."),
     md("## Splitting by plate text\n\n"
        "Several crops of one plate look nearly the same. Split the files at random and the\n"
        "validation set holds plates the model has already seen, so validation accuracy\n"
@@ -176,7 +186,15 @@ cells = [
          "variants = [img, img * 0.35, np.clip(img * 0.5 + 120, 0, 255)]\n"
          "variants = [v.astype(np.uint8) for v in variants]\n"
          "fig = viz.whitening_figure(variants, ['as rendered', 'dark', 'washed out'])\n"
-         "save_fig(fig, '03_whitening')"),
+         "save_fig(fig, '03_whitening'); plt.close(fig)"),
+    md("```{figure} figures/03_whitening.png\n"
+       ":name: fig-03-whitening\n"
+       ":width: 100%\n"
+       "\n"
+       "A synthetic plate as rendered, darkened and washed out (top row) and the same three "
+       "after whitening, rescaled for display (bottom row); the right column holds their pixel "
+       "histograms before (values in [0, 1]) and after whitening (mean 0, standard deviation 1).\n"
+       "```"),
     md("## Augmentation\n\n"
        "`augment` is the seed's augmentation (Gaussian and salt-and-pepper noise; brightness,\n"
        "contrast and saturation in a random order; clipping) plus what real crops need: a small\n"
@@ -190,7 +208,14 @@ cells = [
        "drawn for each batch from a seeded stream: a run is reproducible whatever the number of\n"
        "parallel workers, and each epoch sees new augmentations."),
     code("fig = viz.augmentation_grid(gen.sample_at(1).image, n=8)\n"
-         "save_fig(fig, '03_augmentation')"),
+         "save_fig(fig, '03_augmentation'); plt.close(fig)"),
+    md("```{figure} figures/03_augmentation.png\n"
+       ":name: fig-03-augmentation\n"
+       ":width: 100%\n"
+       "\n"
+       "A synthetic plate (original) and seven copies augmented by `augment` with the default "
+       "`AugmentConfig`, each with its own seed (the titles).\n"
+       "```"),
     md("Each part on its own, to see what it does (a config with everything else switched off):"),
     code("none = data.AugmentConfig.none()\n"
          "parts = {'noise': dict(noise_prob=1.0, noise_std=0.08),\n"
@@ -201,7 +226,15 @@ cells = [
          "imgs = [data.augment(base, 7, data.AugmentConfig(**{**none.to_dict(), **kw})).numpy()\n"
          "        for kw in parts.values()]\n"
          "fig = viz.image_grid([base] + imgs, ['original', *parts], ncols=5)\n"
-         "save_fig(fig, '03_augmentation_parts')"),
+         "save_fig(fig, '03_augmentation_parts'); plt.close(fig)"),
+    md("```{figure} figures/03_augmentation_parts.png\n"
+       ":name: fig-03-augmentation-parts\n"
+       ":width: 100%\n"
+       "\n"
+       "A synthetic plate (original) and each part of the augmentation alone, with everything "
+       "else switched off: Gaussian noise, salt-and-pepper noise, colour (brightness, contrast, "
+       "saturation), and affine plus crop jitter.\n"
+       "```"),
     md("## The pipeline\n\n"
        "`make_dataset` puts it together: decode with `tf.io` (CCPD scenes are warped once, in\n"
        "memory), resize, cache the small uint8 images, shuffle, augment, whiten, batch,\n"
@@ -214,23 +247,34 @@ cells = [
     code("stream = data.synthetic_dataset(count=8, batch_size=8, seed=1)\n"
          "x, y = next(iter(stream))\n"
          "from lpr_lib.plates import labels_to_text\n"
-         "fig = viz.image_grid(list(x.numpy()), [labels_to_text(r) for r in y.numpy()], ncols=4)"),
+         "fig = viz.image_grid(list(x.numpy()), [labels_to_text(r) for r in y.numpy()], ncols=4)\n"
+         "save_fig(fig, '03_pipeline_batch'); plt.close(fig)"),
+    md('```{figure} figures/03_pipeline_batch.png\n:name: fig-03-pipeline-batch\n:width: 100%\n\nOne batch of eight synthetic plates as `synthetic_dataset` hands them to the model (rendered, augmented, whitened and shown rescaled), each titled with its plate text.\n```'),
     md("## Is the pipeline fast enough?\n\n"
        "`python -m lpr_lib.data --benchmark` times each pipeline in its steady state and one\n"
-       "training step of the book's default model (resnet18 at width 0.5) on a fixed batch, and\n"
+       "training step of ResNet-18 at width 0.5 on 48x144 plates (twice the width and 2.25 times\n"
+       "the pixels of the book's default model: a stricter test of the pipeline) on a fixed batch, and\n"
        "writes `results/pipeline_benchmark.json`. The committed figures:"),
     code("bench = json.loads((RESULTS_DIR / 'pipeline_benchmark.json').read_text())\n"
          "res = bench['result']\n"
          "print('machine:', bench['meta']['machine']['cpu_count'], 'CPUs, load average before:',\n"
          "      res['load_average_before'], '| commit', bench['meta']['git_commit'][:10])\n"
          "fig = viz.benchmark_figure(res)\n"
-         "save_fig(fig, '03_pipeline_benchmark')\n"
+         "save_fig(fig, '03_pipeline_benchmark'); plt.close(fig)\n"
          "need, ratio = res['train_step']['img_per_s'], res['pipeline_over_train_step']\n"
          "print(f'a training step consumes {need:.0f} img/s; CPU share of the cached + augment '\n"
          "      f\"pipeline: {1 / ratio['files: cached + augment']:.0%}; rendering + augment \"\n"
          "      f\"delivers {ratio['synthetic stream: render + augment (2 workers)']:.1f}x a step\")\n"
          "pd.DataFrame(res['pipelines']).T[['img_per_s', 'windows_img_per_s']]"),
-    md("Reading the figure (2 CPU cores shared with other work while it ran: each figure is the\n"
+    md("```{figure} figures/03_pipeline_benchmark.png\n"
+       ":name: fig-03-pipeline-benchmark\n"
+       ":width: 100%\n"
+       "\n"
+       "Images per second each input pipeline delivers in its steady state (log scale, the rate "
+       "beside each bar), against what one training step consumes (red dashed line), from "
+       "`results/pipeline_benchmark.json`.\n"
+       "```"),
+    md("Reading {numref}`fig-03-pipeline-benchmark` (2 CPU cores shared with other work while it ran: each figure is the\n"
        "best of three windows, and they still vary by up to 2x between runs, so read them as\n"
        "lower bounds and look at the ratios):\n\n"
        "* Decoding small JPEGs is cheap; once decoded and cached, reading is nearly free.\n"

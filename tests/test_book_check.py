@@ -1,0 +1,42 @@
+"""tools/check_notebooks.py: the committed notebooks' own check catches what renders badly."""
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("check_notebooks", ROOT / "tools/check_notebooks.py")
+check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(check)
+
+
+def _nb(tmp_path, markdown, output_text):
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": [markdown]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": ["x"],
+         "outputs": [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                      "data": {"text/plain": [output_text]}}]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return path
+
+
+def test_clean_notebook_passes(tmp_path):
+    assert check.problems(_nb(tmp_path, "$r_t \\approx 0.03$", "'05_fig.png'")) == []
+
+
+def test_control_character_in_maths_is_caught(tmp_path):
+    found = check.problems(_nb(tmp_path, "$r_t \approx 0.03$", "1"))  # "\a" is BEL
+    assert len(found) == 1 and "control character '\\x07'" in found[0]
+
+
+def test_machine_paths_in_outputs_are_caught(tmp_path):
+    for text in ("PosixPath('book/figures/a.png')", "written to /tmp/tmpab12/x.png",
+                 "Sample(where='/work/main/data/labels.txt:1')"):
+        found = check.problems(_nb(tmp_path, "text", text))
+        assert len(found) == 1 and "machine path" in found[0], text
+
+
+def test_the_committed_book_passes():
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        assert check.problems(path) == [], path.name
