@@ -9,11 +9,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lpr-installed
 JOBS   ?= 2
 
-.PHONY: book test unit notebooks install clean help
+.PHONY: book test unit notebooks install clean help chapter
 
 help:
 	@echo "make book   build the HTML book into _build/html"
 	@echo "make test   unit tests + nbval on every notebook (LPR_QUICK=1)"
+	@echo "make chapter CH=04   re-execute a chapter at full size, in place, with its figures"
 
 install: $(STAMP)
 
@@ -36,6 +37,9 @@ book: $(STAMP)
 	$(BIN)/python tools/check_notebooks.py book
 	rm -rf _build
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+
+chapter: $(STAMP)
+	$(BIN)/python tools/run_chapter.py $(CH)
 
 clean:
 	rm -rf _build .pytest_cache

@@ -40,3 +40,42 @@ def test_machine_paths_in_outputs_are_caught(tmp_path):
 def test_the_committed_book_passes():
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         assert check.problems(path) == [], path.name
+
+
+run_chapter = importlib.util.module_from_spec(
+    spec2 := importlib.util.spec_from_file_location("run_chapter", ROOT / "tools/run_chapter.py"))
+spec2.loader.exec_module(run_chapter)
+
+
+def test_every_chapter_has_one_command_that_reruns_it():
+    chapters = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    assert len(chapters) >= 8
+    for path in chapters:
+        assert run_chapter.chapter_path(path.name[:2]) == path
+        assert run_chapter.chapter_path(str(int(path.name[:2]))) == path
+        cmds = run_chapter.commands(path)
+        assert cmds[-1][-1] == str(path) and "--execute" in cmds[-1]
+        generator = run_chapter.GENERATORS.get(path.name[:2])
+        if generator:  # its script is the source and runs first
+            assert (ROOT / "tools" / generator).is_file() and cmds[0][-1].endswith(generator)
+        else:
+            assert len(cmds) == 1
+
+
+def test_run_chapter_names_the_chapters_it_knows():
+    import pytest
+
+    with pytest.raises(SystemExit, match="no single chapter matches '42'.*01_introduction"):
+        run_chapter.chapter_path("42")
+
+
+def test_real_image_outputs_are_cleared(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["real-images"]},
+                     "execution_count": 3, "source": ["show()"],
+                     "outputs": [{"output_type": "display_data", "metadata": {},
+                                  "data": {"image/png": "iVBOR"}}]}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    assert run_chapter.strip_real_images(path) == 1
+    assert json.loads(path.read_text())["cells"][0]["outputs"] == []
