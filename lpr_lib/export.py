@@ -105,10 +105,25 @@ def load_model(path: str | os.PathLike | None = None):
     import lpr_lib.losses  # noqa: F401
 
     file, name = resolve_model(path)
-    model = keras.models.load_model(file, compile=False)
-    model._lpr_source = file  # where it came from: run_config() reads the run's config
-    model._lpr_name = name
-    return model
+    # a run folder: best.keras, else last.keras when best.keras cannot be loaded
+    candidates = [file] + ([f for f in (file.parent / n for n in MODEL_FILES)
+                            if f.is_file() and f != file]
+                           if path is not None and Path(path).is_dir() else [])
+    problems = []
+    for candidate in candidates:
+        try:
+            model = keras.models.load_model(candidate, compile=False)
+        except Exception as err:  # zip, HDF5, JSON and Keras errors: the file is damaged
+            problems.append(f"{candidate}: not a loadable Keras model ({_why(err)[:200]})")
+            continue
+        if problems:
+            print("warning: " + "; ".join(problems) + f"; using {candidate.name}",
+                  file=sys.stderr)
+            name = str(candidate)
+        model._lpr_source = candidate  # where it came from: run_config() reads the config
+        model._lpr_name = name
+        return model
+    raise ValueError("; ".join(problems))
 
 
 def run_config(model_or_path):

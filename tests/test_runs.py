@@ -277,3 +277,18 @@ def test_cli_refuses_zero_epochs_without_claiming_a_model(tmp_path, capsys):
     err = capsys.readouterr()
     assert "epochs must be at least 1" in err.err and "done" not in err.out
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_a_damaged_model_file_is_named_and_a_run_falls_back_to_last(tmp_path, capsys):
+    from lpr_lib.export import load_model
+
+    out = tmp_path / "run"
+    train(tiny_config(epochs=1), out, train_data=tiny_data())
+    best = out / "best.keras"
+    best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])  # a disk that filled up
+    model = load_model(out)
+    assert model._lpr_source == out / "last.keras"
+    assert "best.keras: not a loadable Keras model" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"best\.keras: not a loadable Keras model"):
+        load_model(best)
