@@ -126,6 +126,14 @@ class RunFolder:
             raise RunFolderError(f"{path}: unreadable run state ({err}); train into another "
                                  "folder, or pass --overwrite to replace this run") from None
 
+    def _committed(self) -> int | None:
+        """Epochs committed here, ``None`` when there is no readable state."""
+        try:
+            state = self.state()
+        except RunFolderError:
+            return None
+        return None if state is None else state.epochs_done
+
     def holds_a_run(self) -> bool:
         return self.path.is_dir() and any((self.path / n).exists() for n in (*RUN_FILES, BACKUP))
 
@@ -180,13 +188,19 @@ class RunFolder:
     # ------------------------------------------------------------------ writing
     def begin(self, mode: str, config_yaml: str) -> None:
         """Make the folder ready: a new run (the old one, with ``overwrite``, moved aside to
-        ``<name>.replaced`` until this run commits its first epoch), or a resumed one
-        (temporary files of a killed run deleted)."""
+        ``<name>.replaced`` until this run commits its first epoch; if a run is already aside
+        and the folder holds a replacement that never saved an epoch, that replacement is
+        dropped and the run aside stays), or a resumed one (temporary files of a killed run
+        deleted)."""
         if mode == "overwrite":
             aside = self.replaced_path()
-            if aside.exists():
+            if not aside.exists():
+                os.replace(self.path, aside)
+            elif self._committed() == 0:  # an earlier replacement that never saved an epoch:
+                shutil.rmtree(self.path)  # the run it was replacing stays aside
+            else:
                 shutil.rmtree(aside)
-            os.replace(self.path, aside)
+                os.replace(self.path, aside)
         self.path.mkdir(parents=True, exist_ok=True)
         for tmp in [*self.path.glob(f".*{TMP_MARK}*"), *self.backup.glob(f".*{TMP_MARK}*")]:
             tmp.unlink(missing_ok=True)
