@@ -35,11 +35,12 @@ notebooks: $(STAMP)
 
 book: $(STAMP)
 	$(BIN)/python tools/check_notebooks.py book
-	rm -rf _build
+	rm -rf _build _mathjax
+	$(BIN)/python tools/local_mathjax.py _mathjax
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
 
 chapter: $(STAMP)
 	$(BIN)/python tools/run_chapter.py $(CH)
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build _mathjax .pytest_cache

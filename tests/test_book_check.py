@@ -79,3 +79,19 @@ def test_real_image_outputs_are_cleared(tmp_path):
     path.write_text(json.dumps(nb), encoding="utf-8")
     assert run_chapter.strip_real_images(path) == 1
     assert json.loads(path.read_text())["cells"][0]["outputs"] == []
+
+
+def test_mathjax_is_served_from_the_books_own_files(tmp_path):
+    """The maths typesets offline: make book copies MathJax next to the pages and the config
+    points Sphinx at that copy, not at a CDN."""
+    import yaml
+
+    spec3 = importlib.util.spec_from_file_location("local_mathjax", ROOT / "tools/local_mathjax.py")
+    local_mathjax = importlib.util.module_from_spec(spec3)
+    spec3.loader.exec_module(local_mathjax)
+    assert local_mathjax.main(str(tmp_path)) == 0
+    assert (tmp_path / "mathjax" / "tex-chtml.js").is_file()
+    assert (tmp_path / "mathjax" / "output" / "chtml" / "fonts").is_dir()
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"]
+    assert config["mathjax_path"] == "mathjax/tex-chtml.js"
+    assert config["html_static_path"] == ["_mathjax"]
