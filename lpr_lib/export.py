@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -103,6 +102,7 @@ def load_model(path: str | os.PathLike | None = None):
 
     import lpr_lib.backbones  # noqa: F401  registers FusedBatchNormalization
     import lpr_lib.losses  # noqa: F401
+    from lpr_lib.data.formats import error_text
 
     file, name = resolve_model(path)
     # a run folder: best.keras, else last.keras when best.keras cannot be loaded
@@ -114,7 +114,8 @@ def load_model(path: str | os.PathLike | None = None):
         try:
             model = keras.models.load_model(candidate, compile=False)
         except Exception as err:  # zip, HDF5, JSON and Keras errors: the file is damaged
-            problems.append(f"{candidate}: not a loadable Keras model ({_why(err)[:200]})")
+            problems.append(f"{candidate}: not a loadable Keras model "
+                            f"({error_text(err)[:200]})")
             continue
         if problems:
             print("warning: " + "; ".join(problems) + f"; using {candidate.name}",
@@ -159,18 +160,11 @@ class ImageNotFoundError(ImageError, FileNotFoundError):
     """The image file does not exist."""
 
 
-_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
-
-
-def _why(err: BaseException) -> str:
-    """An exception's message without Python object reprs (``<_io.BytesIO object at 0x...>``)."""
-    text = _OBJECT_REPR.sub("", str(err)).strip()
-    return text or type(err).__name__
-
-
 def _read_rgb(path) -> np.ndarray:
     """A file's image as uint8 RGB ``(H, W, 3)``; :class:`ImageError` naming the file if not."""
     from PIL import Image, UnidentifiedImageError
+
+    from lpr_lib.data.formats import error_text
 
     path = Path(path)
     if not path.exists():
@@ -187,7 +181,7 @@ def _read_rgb(path) -> np.ndarray:
     except Image.DecompressionBombError:
         raise ImageError(path, "image too large to decode") from None
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError... on bad files
-        raise ImageError(path, f"damaged image, cannot decode it ({_why(err)})") from None
+        raise ImageError(path, f"damaged image, cannot decode it ({error_text(err)})") from None
 
 
 def _as_rgb(image, name: str) -> np.ndarray:

@@ -566,16 +566,6 @@ class EpochSpeed(keras.callbacks.Callback):
             logs["img_per_s"] = round(self.images / dt, 1)
 
 
-def _best_so_far(history_csv: Path, monitor: str):
-    """The best value of ``monitor`` in a resumed run's history (so that best.keras is not
-    overwritten by a worse epoch after a restart)."""
-    if not history_csv.is_file():
-        return None
-    with history_csv.open(newline="") as fh:
-        values = [float(r[monitor]) for r in csv.DictReader(fh) if r.get(monitor)]
-    return max(values) if values else None
-
-
 def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
           train_data=None, val_data=None, steps_per_epoch: int | None = None,
           callbacks=(), overwrite: bool = False):
@@ -661,7 +651,7 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
         print(f"warning: the run {out} ended with NaN in its logs", file=sys.stderr)
     write_result("result", {
         "run": str(out), "epochs_done": len(rows), "final": final,
-        "best": {monitor: _best_so_far(out / "history.csv", monitor)},
+        "best": {monitor: run.state().best_value},
         "params": count_params(model), "macs": count_flops(model)["macs"],
         "steps_per_epoch": steps_per_epoch,
     }, config=config.to_dict(), seed=config.seed, started=started, directory=out)

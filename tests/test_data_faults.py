@@ -11,38 +11,25 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
 from lpr_lib import cli, data
 from lpr_lib.data import DataError, load_samples, read_image
 from lpr_lib.synth import generate
 
+sys.path.insert(0, str(Path(__file__).parent))
+from test_data import plate_image, write_images  # noqa: E402  the same synthetic crops
+
 PLATES = ["皖AY766D", "苏E1500Q", "沪A12345", "粤BD12345", "浙B88888"]
-
-
-def plate_image(text, seed=0):
-    im = Image.new("RGB", (136, 36), (20, 60, 200))
-    d = ImageDraw.Draw(im)
-    rng = np.random.default_rng(seed)
-    for i in range(len(text)):
-        x = 4 + i * 128 // len(text)
-        d.rectangle([x + 2, 6, x + 128 // len(text) - 3, 30],
-                    fill=tuple(int(v) for v in rng.integers(180, 256, 3)))
-    return im
 
 
 @pytest.fixture
 def tsv_set(tmp_path):
     folder = tmp_path / "tsv"
-    folder.mkdir()
     items = [(f"{t}_{i}.jpg", t) for i, t in enumerate(PLATES)]
-    for name, text in items:
-        plate_image(text, seed=zlib.crc32(name.encode())).save(folder / name, "JPEG")
+    write_images(folder, items)
     rows = ["file\tplate\tsource"] + [f"{n}\t{t}\ttest" for n, t in items]
     (folder / "labels.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return folder
@@ -51,9 +38,7 @@ def tsv_set(tmp_path):
 @pytest.fixture
 def named_set(tmp_path):
     folder = tmp_path / "named"
-    folder.mkdir()
-    for i, t in enumerate(PLATES):
-        plate_image(t, seed=i).save(folder / f"{t}.jpg", "JPEG")
+    write_images(folder, [(f"{t}.jpg", t) for t in PLATES])
     return folder
 
 

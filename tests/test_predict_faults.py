@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from lpr_lib import cli
-from lpr_lib.export import (EXPORT_FILES, MIN_CONFIDENCE, ImageError, Predictor, _why,
-                            load_model, replace_folder)
+from lpr_lib.data.formats import error_text
+from lpr_lib.export import (EXPORT_FILES, MIN_CONFIDENCE, ImageError, Predictor, load_model,
+                            replace_folder)
 from lpr_lib.plates import (CHAR_TO_INDEX, CHARS, KIND_PATTERNS, KINDS, MAX_LEN, NUM_CLASSES,
                             _KIND_RULES, constrained_decode, is_valid, labels_to_text)
 
@@ -272,7 +273,7 @@ def test_image_errors_name_the_file_never_an_object(models, images, tmp_path):
         assert "object at 0x" not in str(info.value)
     with pytest.raises(ImageError, match="image 0: not an RGB image array"):
         reader.predict([np.zeros((32, 96), np.uint8)])
-    assert _why(OSError("cannot identify image file <_io.BytesIO object at 0x7f3a2c>")) == \
+    assert error_text(OSError("cannot identify image file <_io.BytesIO object at 0x7f3a2c>")) == \
         "cannot identify image file"
 
 

@@ -313,14 +313,9 @@ cells = [
 
 def strip(path: Path = PATH) -> int:
     """Clear the outputs of cells tagged real-images; return how many were cleared."""
-    nb = nbf.read(path, as_version=4)
-    n = 0
-    for cell in nb.cells:
-        if "real-images" in cell.get("metadata", {}).get("tags", []) and cell.get("outputs"):
-            cell.outputs, cell.execution_count = [], None
-            n += 1
-    nbf.write(nb, path)
-    return n
+    from run_chapter import strip_real_images  # tools/, beside this script
+
+    return strip_real_images(Path(path))
 
 
 if __name__ == "__main__":

@@ -542,15 +542,23 @@ def warp_plate(scene: np.ndarray, corners: np.ndarray, size=CCPD_WARP_SIZE) -> n
 
 # --------------------------------------------------------------------------- images
 
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def error_text(err: BaseException) -> str:
+    """An exception's message without Python object reprs (Pillow names the
+    ``<_io.BytesIO object at 0x...>`` it read, not the file: the caller names the file)."""
+    text = _OBJECT_REPR.sub("", str(err)).strip()
+    return text or type(err).__name__
+
+
 def decode_error(err: Exception) -> str:
-    """Pillow's complaint about an image, without the ``<_io.BytesIO object at 0x...>`` it names
-    instead of the file (the caller names the file)."""
+    """Pillow's complaint about an image, in words that do not name a Python object."""
     from PIL import UnidentifiedImageError
 
     if isinstance(err, UnidentifiedImageError):
         return "cannot decode the image (not a JPEG, PNG, BMP or GIF file)"
-    text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(err)).strip()
-    return f"cannot decode the image ({text or type(err).__name__})"
+    return f"cannot decode the image ({error_text(err)})"
 
 
 def _decode_bytes(data: bytes, what: str) -> np.ndarray:
