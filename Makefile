@@ -9,11 +9,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lpr-installed
 JOBS   ?= 2
 
-.PHONY: book test unit notebooks install clean help chapter
+.PHONY: book check-book test unit notebooks install clean help chapter
 
 help:
 	@echo "make book   build the HTML book into _build/html"
 	@echo "make test   unit tests + nbval on every notebook (LPR_QUICK=1)"
+	@echo "make check-book   build the book, open every page in headless Chromium"
 	@echo "make chapter CH=04   re-execute a chapter at full size, in place, with its figures"
 
 install: $(STAMP)
@@ -38,6 +39,9 @@ book: $(STAMP)
 	rm -rf _build _mathjax
 	$(BIN)/python tools/local_mathjax.py _mathjax
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+
+check-book: book
+	$(BIN)/python tools/check_rendered_book.py _build/html --screenshots _build/screenshots
 
 chapter: $(STAMP)
 	$(BIN)/python tools/run_chapter.py $(CH)
