@@ -49,10 +49,13 @@ class FusedBatchNormalization(layers.BatchNormalization):
     weights, same ``get_config``; a model saved with it loads as this class). The moving
     variance is updated with the batch's *unbiased* variance, as tf.keras 2 did (Keras 3
     uses the biased one: a factor ``n / (n - 1)``, n = batch x height x width).
-    Falls back to the parent for masks, renorm, or an axis other than the last.
+    Falls back to the parent for masks, renorm, an axis other than the last, or a Keras
+    backend other than TensorFlow (JAX, PyTorch: there the model is the same, unfused).
     """
 
     def call(self, inputs, training=None, mask=None):
+        if keras.backend.backend() != "tensorflow":
+            return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
         if (mask is not None or self.renorm or self.synchronized or len(inputs.shape) != 4

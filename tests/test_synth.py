@@ -143,9 +143,11 @@ def test_each_degradation_changes_the_image(name):
     degs = no_degradations()
     degs[name] = Degradation(1.0, 1.0)
     dirty = PlateGenerator(SynthConfig(degradations=degs), seed=0)
-    a = clean.render("苏E1500Q", "blue", np.random.default_rng(5)).astype(int)
-    b = dirty.render("苏E1500Q", "blue", np.random.default_rng(5)).astype(int)
-    assert np.abs(a - b).mean() > 1.0, f"{name} at strength 1 barely changes the image"
+    # the strength drawn varies between plates: average over a few
+    change = np.mean([np.abs(clean.render("苏E1500Q", "blue", np.random.default_rng(s)).astype(int)
+                             - dirty.render("苏E1500Q", "blue", np.random.default_rng(s))).mean()
+                      for s in range(4)])
+    assert change > 1.0, f"{name} at strength 1 barely changes the image"
 
 
 def test_no_degradation_is_exactly_clean():
@@ -253,3 +255,84 @@ def test_half_of_the_crops_are_tight():
         out = degrade.place(plate, alpha, (32, 96), rng, jitter=1.0, background=black)
         tight += out[0, 48].mean() > 0.99 and out[-1, 48].mean() > 0.99
     assert 70 < tight < 130
+
+
+# --- lettering -----------------------------------------------------------------------------
+def test_lettering_round_trips_and_reaches_the_plates(tmp_path):
+    from lpr_lib.synth import Lettering
+
+    let = Lettering(fonts={"barlow": 2, "roboto": 1}, latin_width=[0.9, 0.95], plain_one=1.0,
+                    cjk_scale=(0.7, 0.8), cjk_bold=0.0, weight=(0.5, 0.6))
+    cfg = SynthConfig(size=(32, 96), lettering=let)
+    assert SynthConfig.from_dict(cfg.to_dict()) == cfg
+    assert SynthConfig.from_yaml(cfg.to_yaml()) == cfg
+    assert cfg.to_dict()["lettering"]["latin_width"] == [0.9, 0.95]
+    assert SynthConfig(lettering={"plain_one": 0.0}).lettering == Lettering(plain_one=0.0)
+    style = let.draw(np.random.default_rng(0))
+    assert style["font"] in ("barlow", "roboto") and style["plain_one"] is True
+    assert 0.9 <= style["latin_width"] <= 0.95 and 0.7 <= style["cjk_scale"] <= 0.8
+    assert style["cjk_bold"] is False and 0.5 <= style["weight"] <= 0.6
+    # the style reaches the pixels: the same plate drawn in two letterings differs
+    a = PlateGenerator(SynthConfig(degradations=no_degradations()), seed=0)
+    b = PlateGenerator(SynthConfig(degradations=no_degradations(),
+                                   lettering=Lettering.legacy()), seed=0)
+    rng = lambda: np.random.default_rng(5)  # noqa: E731
+    assert not np.array_equal(a.render("京N11111", "blue", rng()),
+                              b.render("京N11111", "blue", rng()))
+
+
+@pytest.mark.parametrize("bad,fragment", [
+    (dict(fonts={"comic": 1}), "unknown lettering font"),
+    (dict(fonts={}), "must map font names"),
+    (dict(fonts={"noto": 0}), "positive sum"),
+    (dict(latin_width=(1.0, 0.9)), "latin_width must be a range"),
+    (dict(cjk_scale=0.8), "cjk_scale must be a pair"),
+    (dict(weight=(0.0, 0.5)), "weight must be a range inside"),
+    (dict(plain_one=1.5), "plain_one must be a number in"),
+])
+def test_lettering_errors_name_the_setting(bad, fragment):
+    from lpr_lib.synth import Lettering
+
+    with pytest.raises(ValueError, match=fragment):
+        Lettering(**bad)
+    with pytest.raises(ValueError, match=fragment):
+        SynthConfig(lettering=bad)
+    with pytest.raises(ValueError, match="unknown lettering field"):
+        SynthConfig(lettering={"italic": True})
+
+
+def test_plain_one_is_a_centred_bar_and_other_glyphs_fill_their_share():
+    from lpr_lib.synth.render import BAR_WIDTH, LATIN_FONTS, bar, glyph, styled_glyph
+
+    g = bar(45, 90)
+    assert g.shape == (90, 45)
+    cols = g.sum(0) / 90
+    assert abs(cols.sum() - BAR_WIDTH * 45) < 1e-4  # exactly the bar's width of ink
+    ink = np.nonzero(cols)[0]
+    assert abs((ink[0] + ink[-1]) / 2 - 22) <= 1  # centred
+    style = dict(font="roboto", latin_width=0.95, plain_one=True, cjk_scale=0.8, cjk_bold=False,
+                 weight=0.5)
+    assert np.array_equal(styled_glyph("1", 45, 90, style), g)
+    assert not np.array_equal(styled_glyph("1", 45, 90, dict(style, plain_one=False)), g)
+    # a Chinese character at 0.8 of its box leaves an empty margin all round
+    cjk = styled_glyph("皖", 45, 90, style)
+    assert cjk[:8].max() == 0 and cjk[-8:].max() == 0 and cjk[:, :4].max() == 0
+    # the widest digit of every face fills latin_width of the box
+    for name, path in LATIN_FONTS.items():
+        widest = max(np.ptp(np.nonzero(glyph(d, 45, 90, str(path), latin_width=0.9).sum(0))[0])
+                     + 1 for d in P.DIGITS)
+        assert abs(widest - 0.9 * 45) <= 1.5, name
+
+
+def test_latin_faces_have_every_plate_letter_and_digit():
+    from fontTools.ttLib import TTFont
+
+    from lpr_lib.synth.render import LATIN_FONTS
+
+    for name, path in LATIN_FONTS.items():
+        cmap = TTFont(str(path)).getBestCmap()
+        missing = [c for c in P.DIGITS + P.LETTERS if ord(c) not in cmap]
+        assert not missing, f"{name} ({path.name}) lacks {missing}"
+        assert path.stat().st_size < 300_000
+    text = (FONT_DIR / "OFL.txt").read_text()
+    assert "Barlow" in text and "Roboto Condensed" in text

@@ -90,6 +90,85 @@ def no_degradations() -> dict[str, Degradation]:
     return {k: Degradation(0.0, 0.0) for k in DEGRADATION_NAMES}
 
 
+def _pair(name: str, v, low: float = 0.0, high: float = 1.0) -> tuple[float, float]:
+    """A (low, high) range inside [low, high], from a pair of numbers."""
+    try:
+        a, b = (float(x) for x in v)
+    except (TypeError, ValueError):
+        raise ValueError(f"lettering {name} must be a pair [low, high], not {v!r}") from None
+    if not low <= a <= b <= high:
+        raise ValueError(f"lettering {name} must be a range inside [{low}, {high}] with "
+                         f"low <= high, not {[a, b]}")
+    return a, b
+
+
+@dataclass
+class Lettering:
+    """How the characters are drawn; each plate draws its own style from these ranges.
+
+    Real plates are lettered in the GA 36 plate face, which no free font reproduces: its
+    letters and digits are wide with straight sides and its "1" is a plain bar, while
+    Noto's are narrow and its "1" has a flag. A model that saw one typeface reads that
+    typeface's quirks, so each plate's letters and digits come from one of ``fonts``:
+
+    - ``fonts``: Latin face -> weight, faces from :data:`lpr_lib.synth.render.LATIN_FONTS`
+      (``noto``, ``barlow``, ``roboto``).
+    - ``latin_width``: the share of the character box the widest digit fills.
+    - ``plain_one``: the share of plates whose "1" is a plain vertical bar, as on GA 36 plates.
+    - ``cjk_scale``: the Chinese character's size in its box (real ones rarely fill it).
+    - ``cjk_bold``: the share of plates with bold Chinese characters (the others regular).
+    - ``weight``: the stroke-weight threshold (a higher value draws thinner strokes).
+
+    :meth:`legacy` is the lettering of the first generator (Noto only, narrow, flagged
+    "1", bold Chinese characters filling their boxes): the sim-to-real study's baseline.
+    """
+
+    fonts: dict[str, float] = field(default_factory=lambda: {"noto": 1.0, "barlow": 1.0,
+                                                             "roboto": 1.0})
+    latin_width: tuple[float, float] = (0.88, 1.0)
+    plain_one: float = 0.9
+    cjk_scale: tuple[float, float] = (0.8, 1.0)
+    cjk_bold: float = 0.5
+    weight: tuple[float, float] = (0.48, 0.76)
+
+    def __post_init__(self):
+        from lpr_lib.synth.render import LATIN_FONTS
+
+        if not isinstance(self.fonts, dict) or not self.fonts:
+            raise ValueError(f"lettering fonts must map font names to weights, not {self.fonts!r}")
+        unknown = [f for f in self.fonts if f not in LATIN_FONTS]
+        if unknown:
+            raise ValueError(f"unknown lettering font(s) {unknown}; known: {', '.join(LATIN_FONTS)}")
+        if sum(self.fonts.values()) <= 0 or min(self.fonts.values()) < 0:
+            raise ValueError(f"lettering fonts need non-negative weights with a positive sum: "
+                             f"{self.fonts}")
+        self.fonts = {k: float(v) for k, v in self.fonts.items()}
+        self.latin_width = _pair("latin_width", self.latin_width, 0.3, 1.0)
+        self.cjk_scale = _pair("cjk_scale", self.cjk_scale, 0.3, 1.0)
+        self.weight = _pair("weight", self.weight, 0.05, 0.95)
+        for name in ("plain_one", "cjk_bold"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+                raise ValueError(f"lettering {name} must be a number in [0, 1], not {v!r}")
+            setattr(self, name, float(v))
+
+    @classmethod
+    def legacy(cls) -> "Lettering":
+        return cls(fonts={"noto": 1.0}, latin_width=(0.86, 0.86), plain_one=0.0,
+                   cjk_scale=(1.0, 1.0), cjk_bold=1.0, weight=(0.45, 0.72))
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        """One plate's style: font, widths, flags (what :func:`render_plate` needs)."""
+        names = list(self.fonts)
+        w = np.array([self.fonts[n] for n in names])
+        return {"font": names[int(rng.choice(len(names), p=w / w.sum()))],
+                "latin_width": float(rng.uniform(*self.latin_width)),
+                "plain_one": bool(rng.random() < self.plain_one),
+                "cjk_scale": float(rng.uniform(*self.cjk_scale)),
+                "cjk_bold": bool(rng.random() < self.cjk_bold),
+                "weight": float(rng.uniform(*self.weight))}
+
+
 @dataclass
 class SynthConfig:
     """Everything that shapes the synthetic plates; ``to_dict``/``from_dict``/YAML round-trip.
@@ -100,6 +179,7 @@ class SynthConfig:
       (uniform) or a dict province -> weight (others 0).
     - ``label_noise``: share of samples whose label is wrong (see the module doc);
       ``label_noise_truncate``: share of those that are truncations rather than substitutions.
+    - ``lettering``: how the characters are drawn (:class:`Lettering`).
     - ``degradations``: name -> :class:`Degradation`.
     """
 
@@ -111,6 +191,7 @@ class SynthConfig:
     #: share of the detector's crops (``crop_jitter``) that are tight: the plate's frame cut
     #: off above and below the characters, as in most real crops (0 = all loose)
     tight_crops: float = 0.5
+    lettering: Lettering = field(default_factory=Lettering)
     degradations: dict[str, Degradation] = field(default_factory=default_degradations)
 
     def __post_init__(self):
@@ -136,6 +217,14 @@ class SynthConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], not {v}")
+        if isinstance(self.lettering, dict):
+            known = {f.name for f in fields(Lettering)}
+            unknown = [k for k in self.lettering if k not in known]
+            if unknown:
+                raise ValueError(f"unknown lettering field(s) {unknown}; known: {sorted(known)}")
+            self.lettering = Lettering(**self.lettering)
+        elif not isinstance(self.lettering, Lettering):
+            raise ValueError(f"lettering must be a mapping of fields, not {self.lettering!r}")
         degs = default_degradations()
         for name, d in self.degradations.items():
             if name not in degs:
@@ -161,6 +250,8 @@ class SynthConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["size"] = list(self.size)
+        d["lettering"] = {k: list(v) if isinstance(v, tuple) else v
+                          for k, v in d["lettering"].items()}
         return d
 
     @classmethod

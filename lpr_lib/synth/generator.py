@@ -127,7 +127,8 @@ class PlateGenerator:
 
         w_mm = layout_for(kind).size_mm[0]
         scale = max(0.5, 2.0 * W / w_mm)  # render at ~2x the output, then downsample
-        plate, alpha = render_plate(text, kind, scale, rng, dirt=on("dirt"))
+        style = self.config.lettering.draw(rng)
+        plate, alpha = render_plate(text, kind, scale, rng, dirt=on("dirt"), style=style)
         trunc = 0.0
         if truncate_char:  # label noise: cut through a character (the label keeps it)
             trunc = rng.uniform(0.08, 0.14)

@@ -1,4 +1,4 @@
-"""Make the OFL font subset the plate renderer ships with (run once, by a maintainer).
+"""Make the OFL font subsets the plate renderer ships with (run once, by a maintainer).
 
 The renderer may not download fonts at run time, so the package carries a small
 subset of Noto Sans CJK SC Bold and Regular (SIL Open Font License 1.1) holding only the
@@ -6,6 +6,15 @@ glyphs that plates use (``plates.CHARS``), printable ASCII and a few characters
 for the book's labels. Debian's ``fonts-noto-cjk`` package provides the source::
 
     python -m lpr_lib.synth.make_font_subset  # fonts/LPRPlateSansBold.otf, LPRPlateSans.otf
+
+Real plates are not lettered in Noto: their digits and letters are drawn wider, with
+straight sides and a plain bar for "1". So that a model does not learn one typeface's
+quirks, the renderer also draws letters and digits from two narrow sans faces (OFL 1.1),
+subset to the plate alphabet from the npm registry's Fontsource packages::
+
+    npm pack @fontsource/barlow-condensed @fontsource/roboto-condensed
+    # unpack each into a folder named after it, say under /tmp/fontsource, then
+    python -m lpr_lib.synth.make_font_subset --latin /tmp/fontsource
 
 The subset is renamed "LPR Plate Sans" as the OFL asks of modified versions
 (Noto is not a Reserved Font Name, but a distinct name keeps it apart from the
@@ -81,10 +90,46 @@ def make_subset(weight: str = "Bold", source: Path | None = None, out: Path | No
     return out
 
 
+#: Latin faces: name -> (Fontsource package folder, file in its files/, output file).
+LATIN = {
+    "barlow": ("barlow-condensed", "barlow-condensed-latin-600-normal.woff",
+               FONTS / "BarlowCondensed-SemiBold.ttf"),
+    "roboto": ("roboto-condensed", "roboto-condensed-latin-700-normal.woff",
+               FONTS / "RobotoCondensed-Bold.ttf"),
+}
+
+
+def make_latin_subset(name: str, packages: Path) -> Path:
+    """Subset one Fontsource face (WOFF) to the plate's letters and digits, saved as TTF."""
+    from fontTools.ttLib import TTFont
+
+    from lpr_lib.plates import DIGITS, LETTERS
+
+    folder, file, out = LATIN[name]
+    font = TTFont(str(Path(packages) / folder / "package" / "files" / file))
+    options = subset.Options()
+    options.name_IDs = [0, 1, 2, 3, 4, 5, 6, 13, 14]
+    options.hinting = False
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text="".join(DIGITS) + "".join(LETTERS) + "IO")
+    subsetter.subset(font)
+    font.flavor = None  # plain TrueType: FreeType reads it without a WOFF decoder
+    font.save(str(out))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", nargs="+", default=list(WEIGHTS), choices=list(WEIGHTS))
+    parser.add_argument("--latin", metavar="PACKAGES", type=Path,
+                        help="make the Latin subsets instead, from the Fontsource packages "
+                             "unpacked in this folder")
     args = parser.parse_args()
+    if args.latin is not None:
+        for name in LATIN:
+            path = make_latin_subset(name, args.latin)
+            print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+        return
     for weight in args.weights:
         path = make_subset(weight)
         print(f"{path}: {path.stat().st_size / 1024:.0f} KiB, {len(glyph_text())} characters")

@@ -9,8 +9,10 @@ Layouts (character boxes as x, y, width, height in mm):
 - double row, 440x220: the top row holds province and letter in 80x60 boxes; the bottom
   row the other five in 65x110 boxes, 15 mm apart.
 
-Characters fill their boxes as plate fonts do: Chinese glyphs are stretched to the box,
-letters and digits keep the box height and are condensed to the width of the widest digit.
+Characters fill their boxes as plate fonts do: Chinese glyphs are stretched to (a share of)
+the box, letters and digits keep the box height and are scaled so that the widest digit
+fills a share of the box width. Each plate draws its lettering (face, widths, a plain-bar
+"1", stroke weight) from :class:`lpr_lib.synth.config.Lettering`.
 """
 from __future__ import annotations
 
@@ -27,6 +29,16 @@ from lpr_lib.plates import DIGITS, KINDS, PROVINCES, SPECIALS, rows
 
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_PATH = FONT_DIR / "LPRPlateSansBold.otf"
+CJK_REGULAR_PATH = FONT_DIR / "LPRPlateSans.otf"
+#: Faces for letters and digits (see ``make_font_subset``): name -> font file.
+LATIN_FONTS = {
+    "noto": FONT_PATH,
+    "barlow": FONT_DIR / "BarlowCondensed-SemiBold.ttf",
+    "roboto": FONT_DIR / "RobotoCondensed-Bold.ttf",
+}
+#: The lettering of plates drawn without a style: the first generator's (Noto, narrow).
+PLAIN_STYLE = {"font": "noto", "latin_width": 0.86, "plain_one": False, "cjk_scale": 1.0,
+               "cjk_bold": True, "weight": None}
 
 Box = tuple[float, float, float, float]
 
@@ -145,8 +157,10 @@ RED_CHARS = {"警", "使", "领"}
 
 
 # --- glyphs ------------------------------------------------------------------------------
-#: Share of the box width the widest digit fills (GA 36's digits are narrower than Noto's).
+#: Share of the box width the widest digit fills in the plain style.
 LATIN_WIDTH = 0.86
+#: Width of the plain-bar "1" as a share of the box (GA 36 strokes are ~10 mm of 45 mm).
+BAR_WIDTH = 0.22
 
 
 @lru_cache(maxsize=4)
@@ -173,22 +187,52 @@ def _ink(path: str, char: str) -> np.ndarray:
     return a[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
 
 
-@lru_cache(maxsize=2048)
-def glyph(char: str, w: int, h: int, path: str = str(FONT_PATH)) -> np.ndarray:
-    """The character as a (h, w) float32 coverage mask filling a w x h box as plate fonts do."""
+@lru_cache(maxsize=4096)
+def glyph(char: str, w: int, h: int, path: str = str(FONT_PATH),
+          latin_width: float = LATIN_WIDTH, cjk_scale: float = 1.0) -> np.ndarray:
+    """The character as a (h, w) float32 coverage mask filling a w x h box as plate fonts do.
+
+    Chinese characters are stretched to ``cjk_scale`` of the box, centred; letters and
+    digits keep the box height, scaled so that the font's widest digit is ``latin_width``
+    of the box width.
+    """
     ink = _ink(path, char)
     cjk = char in PROVINCES or char in SPECIALS
     if cjk:
-        gw, gh = w, h
+        gw, gh = max(1, int(round(w * cjk_scale))), max(1, int(round(h * cjk_scale)))
     else:
         gh = h
-        scale_x = LATIN_WIDTH * w / (_digit_aspect(path) * h)  # widest digit: ~box width
+        scale_x = latin_width * w / (_digit_aspect(path) * h)  # widest digit: share of box
         gw = max(1, min(w, int(round(ink.shape[1] / ink.shape[0] * h * scale_x))))
     g = cv2.resize(ink, (gw, gh), interpolation=cv2.INTER_AREA)
     out = np.zeros((h, w), np.float32)
-    x0 = (w - gw) // 2
-    out[:, x0: x0 + gw] = g
+    x0, y0 = (w - gw) // 2, (h - gh) // 2
+    out[y0: y0 + gh, x0: x0 + gw] = g
     return out
+
+
+@lru_cache(maxsize=256)
+def bar(w: int, h: int) -> np.ndarray:
+    """GA 36's "1": a plain vertical bar in the middle of the box (no flag, no foot)."""
+    out = np.zeros((h, w), np.float32)
+    bw = max(1.0, BAR_WIDTH * w)
+    x0 = (w - bw) / 2
+    lo, hi = int(np.floor(x0)), int(np.ceil(x0 + bw))
+    cols = np.clip(np.minimum(np.arange(lo, hi) + 1, x0 + bw) - np.maximum(np.arange(lo, hi), x0),
+                   0, 1)
+    out[:, lo:hi] = cols[None, :]
+    return out
+
+
+def styled_glyph(char: str, w: int, h: int, style: dict) -> np.ndarray:
+    """``char`` in one plate's lettering ``style`` (a :meth:`Lettering.draw` dict)."""
+    if char in PROVINCES or char in SPECIALS:
+        path = FONT_PATH if style["cjk_bold"] else CJK_REGULAR_PATH
+        return glyph(char, w, h, str(path), cjk_scale=round(style["cjk_scale"], 2))
+    if char == "1" and style["plain_one"]:
+        return bar(w, h)
+    return glyph(char, w, h, str(LATIN_FONTS[style["font"]]),
+                 latin_width=round(style["latin_width"], 2))
 
 
 def _rounded_mask(h: int, w: int, r: int) -> np.ndarray:
@@ -202,12 +246,14 @@ def _rounded_mask(h: int, w: int, r: int) -> np.ndarray:
 
 
 def render_plate(text: str, kind: str, scale: float, rng: np.random.Generator,
-                 dirt: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                 dirt: float = 0.0, style: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``text`` as a clean ``kind`` plate at ``scale`` pixels per millimetre.
 
     Returns ``(rgb, alpha)``: float32 (h, w, 3) in [0, 1] and the (h, w) plate shape
-    (rounded corners). ``dirt`` in [0, 1] adds mud/dust blotches of that strength.
+    (rounded corners). ``dirt`` in [0, 1] adds mud/dust blotches of that strength;
+    ``style`` is the plate's lettering (:meth:`Lettering.draw`; None: :data:`PLAIN_STYLE`).
     """
+    style = style or PLAIN_STYLE
     lay = layout_for(kind)
     w_mm, h_mm = lay.size_mm
     H, W = int(round(h_mm * scale)), int(round(w_mm * scale))
@@ -225,13 +271,13 @@ def render_plate(text: str, kind: str, scale: float, rng: np.random.Generator,
     for i, (ch, (x, y, bw, bh)) in enumerate(zip(chars, lay.boxes)):
         x0, y0 = int(round((x + jx[i]) * scale)), int(round(y * scale))
         gw, gh = max(2, int(round(bw * scale))), max(2, int(round(bh * scale)))
-        g = glyph(ch, gw, gh)
+        g = styled_glyph(ch, gw, gh, style)
         y1, x1 = min(H, y0 + gh), min(W, x0 + gw)
         target = red if ch in RED_CHARS and kind != "hk_macao" else mask
         target[y0:y1, x0:x1] = np.maximum(target[y0:y1, x0:x1], g[: y1 - y0, : x1 - x0])
     # stroke weight varies between plate makers and with wear: re-threshold a blurred mask
     if scale * 2 >= 1:
-        t = _u(rng, 0.45, 0.72)
+        t = _u(rng, 0.45, 0.72) if style["weight"] is None else style["weight"]
         for m in (mask, red):
             if m.any():
                 soft = cv2.GaussianBlur(m, (0, 0), max(0.5, 0.9 * scale))
