@@ -24,7 +24,8 @@ from keras import ops
 
 from lpr_lib.plates import MAX_LEN
 
-__all__ = ["MaskedCrossEntropy", "FocalLoss", "GHMC", "get_loss", "LOSSES"]
+__all__ = ["MaskedCrossEntropy", "FocalLoss", "GHMC", "LossState", "state_metrics", "get_loss",
+           "LOSSES"]
 
 
 def _prepare(y_true, y_pred, from_logits: bool):
@@ -132,6 +133,42 @@ class FocalLoss(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="lpr")
+class LossState(keras.metrics.Metric):
+    """Carries a loss's own variables (GHM's histogram) through a stateless training step.
+
+    On JAX (and any backend whose ``train_step`` is a pure function) Keras passes the step
+    the model's variables and its metrics' variables, and keeps what the step wrote to
+    those, but not what a loss wrote to its own: GHM's moving average would start from zero
+    at every step. Compiled among the metrics, this metric lists the loss's variables as its
+    own, so they travel with the step's state; it reports nothing and never resets them
+    (``reset_state`` does nothing: the histogram spans epochs, as on TensorFlow, where it is
+    harmless). A model loaded with ``compile=True`` gets an empty carrier; ``lpr train``
+    compiles afresh when it resumes.
+    """
+
+    def __init__(self, loss=None, name: str = "loss_state", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        for variable in getattr(loss, "state_variables", []):
+            self._tracker.add_to_store("variables", variable)
+
+    def update_state(self, *args, **kwargs):
+        pass
+
+    def result(self):
+        return {}  # no entry in the logs
+
+    def reset_state(self):
+        pass
+
+
+def state_metrics(loss) -> list:
+    """``[LossState(loss)]`` for a loss with state (GHM), else ``[]``: add these to the
+    compile metrics so that the loss's state persists on every backend."""
+    return [LossState(loss, name=f"{loss.name}_state")] if getattr(loss, "state_variables", None) \
+        else []
+
+
+@keras.saving.register_keras_serializable(package="lpr")
 class GHMC(keras.losses.Loss):
     """Gradient Harmonizing Mechanism for classification (Li, Liu & Wang, AAAI 2019),
     adapted to softmax heads.
@@ -168,7 +205,9 @@ class GHMC(keras.losses.Loss):
     **State.** ``acc`` is a non-trainable ``keras.Variable`` created in ``__init__``
     (label-wise needs ``num_heads``, 8 by default) and updated in place on every call,
     so it persists across steps of ``model.fit`` (graph mode, with or without XLA
-    ``jit_compile``). It is not saved with the model: a loaded model starts from
+    ``jit_compile``). On JAX, whose training step is a pure function of the variables Keras
+    hands it, the histogram persists only when :class:`LossState` carries it: compile with
+    ``metrics=state_metrics(loss)`` among the metrics (``lpr train`` does). It is not saved with the model: a loaded model starts from
     zero counts, as mmdetection does. Under ``tf.distribute.MirroredStrategy`` (checked
     with two logical CPUs) each replica computes counts and weights from its own slice
     of the batch; built inside ``strategy.scope()`` the variable is mirrored and the
@@ -201,6 +240,11 @@ class GHMC(keras.losses.Loss):
         shape = (self.bins,) if mode == "global" else (self.num_heads, self.bins)
         self.acc = keras.Variable(np.zeros(shape, np.float32), trainable=False,
                                   dtype="float32", aggregation="mean", name=f"{name}_acc")
+
+    @property
+    def state_variables(self) -> list:
+        """The variables this loss updates as it runs (see :class:`LossState`)."""
+        return [self.acc]
 
     def reset_state(self):
         """Forget the histogram (all moving-average counts back to zero)."""

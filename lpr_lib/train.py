@@ -481,6 +481,7 @@ def synthetic_folder(count: int, image_size, seed: int, root: Path | None = None
 
 def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
     """Compile ``model`` with the config's loss, optimizer, schedule and metrics."""
+    from lpr_lib.losses import state_metrics
     from lpr_lib.metrics import PlateAccuracy
     from lpr_lib.optim import WarmupCosine, get_optimizer, seed_schedule
 
@@ -496,17 +497,17 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
     else:
         raise ConfigError(f"schedule.name must be 'seed', 'cosine' or 'constant', not {s.name!r}")
     opt_kw = {"clipnorm": o.clipnorm} if o.clipnorm else {}
-    losses = {"chars": config.loss.build(), "length": keras.losses.SparseCategoricalCrossentropy()}
+    chars_loss = config.loss.build()
+    losses = {"chars": chars_loss, "length": keras.losses.SparseCategoricalCrossentropy()}
     weights = {"chars": 1.0, "length": config.loss.length_weight}
-    metrics = {"chars": [PlateAccuracy()], "length": ["accuracy"]}
+    # state_metrics: GHM's histogram persists across steps on JAX too (lpr_lib.losses.LossState)
+    metrics = {"chars": [PlateAccuracy(), *state_metrics(chars_loss)], "length": ["accuracy"]}
     if "kind" in model.output:
         losses["kind"] = keras.losses.SparseCategoricalCrossentropy()
         weights["kind"] = config.loss.length_weight
         metrics["kind"] = ["accuracy"]
-    import tensorflow as tf
-
     jit = config.jit_compile
-    if jit and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+    if jit and keras.backend.backend() == "tensorflow" and _replicas() > 1:
         # XLA cannot place a replica's variables on another logical device (TF known issue)
         print("note: jit_compile is off under a multi-replica strategy", file=sys.stderr)
         jit = False
@@ -514,6 +515,12 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
                   loss_weights=weights, metrics=metrics, jit_compile=jit,
                   steps_per_execution=config.steps_per_execution)
     return model
+
+
+def _replicas() -> int:
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def configure_tensorflow(config: ExperimentConfig) -> None:
