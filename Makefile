@@ -9,11 +9,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lpr-installed
 JOBS   ?= 2
 
-.PHONY: book check-book test unit notebooks install clean help chapter
+.PHONY: book check-book test lint unit notebooks install clean help chapter
 
 help:
 	@echo "make book   build the HTML book into _build/html"
-	@echo "make test   unit tests + nbval on every notebook (LPR_QUICK=1)"
+	@echo "make test   ruff, unit tests, nbval on every notebook (LPR_QUICK=1)"
 	@echo "make check-book   build the book, open every page in headless Chromium"
 	@echo "make chapter CH=04   re-execute a chapter at full size, in place, with its figures"
 
@@ -25,7 +25,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[book,test]"
 	touch $(STAMP)
 
-test: unit notebooks
+test: lint unit notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 unit: $(STAMP)
 	LPR_QUICK=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests

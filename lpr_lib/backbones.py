@@ -20,7 +20,7 @@ Both are Keras regularizers on the layers, so ``model.losses`` carries them and
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 from keras import layers
@@ -231,7 +231,8 @@ def resnext18(inputs, cardinality: int = 8, bottleneck_width: int | None = None,
 
 
 def mobilenet_v1(inputs, width: float = 1.0, conv_decay: float = 5e-4, bn_decay: float = 0.0,
-                 bn_decay_type: str = "l2", strides: Sequence = (2, 2, 2, 1), fused_bn: bool = False,
+                 bn_decay_type: str = "l2", strides: Sequence = (2, 2, 2, 1),
+                 fused_bn: bool = False,
                  **_):
     """MobileNet v1 (Howard et al. 2017): depthwise-separable convolutions.
 

@@ -19,7 +19,8 @@ def _size(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, such as 48x144, not {text!r}")
+        raise argparse.ArgumentTypeError(f"size must be HxW, such as 48x144, not {text!r}") \
+            from None
     if h <= 0 or w <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
     return h, w
@@ -30,7 +31,7 @@ def _unit(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], not {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], not {text!r}")
     return value
@@ -42,7 +43,8 @@ MODEL_HELP = ("a shipped model's name (mixed, synthetic), 'latest' (the newest r
 # name -> (module, help)
 COMMANDS = {
     "synth": ("lpr_lib.synth.cli", "render synthetic plates and their label file"),
-    "check": ("lpr_lib.data", "report unreadable images, unknown characters, bad labels, duplicates"),
+    "check": ("lpr_lib.data",
+              "report unreadable images, unknown characters, bad labels, duplicates"),
     "stats": ("lpr_lib.data", "class statistics of a dataset, per position and province"),
     "train": ("lpr_lib.train", "train a model from a YAML config (default: the book's model)"),
     "eval": ("lpr_lib.evaluate", "evaluate a model on a dataset"),
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in ("check", "stats"):
         c = p[name]
-        c.add_argument("data", nargs="+", help="dataset(s): label file, folder, CCPD folder, TFRecord")
+        c.add_argument("data", nargs="+",
+                       help="dataset(s): label file, folder, CCPD folder, TFRecord")
         c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p["stats"].add_argument("--plot", default=None, help="write a class-frequency plot here")
     p["check"].add_argument("--strict", action="store_true",

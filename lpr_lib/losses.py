@@ -207,7 +207,8 @@ class GHMC(keras.losses.Loss):
     so it persists across steps of ``model.fit`` (graph mode, with or without XLA
     ``jit_compile``). On JAX, whose training step is a pure function of the variables Keras
     hands it, the histogram persists only when :class:`LossState` carries it: compile with
-    ``metrics=state_metrics(loss)`` among the metrics (``lpr train`` does). It is not saved with the model: a loaded model starts from
+    ``metrics=state_metrics(loss)`` among the metrics (``lpr train`` does). It is not saved
+    with the model: a loaded model starts from
     zero counts, as mmdetection does. Under ``tf.distribute.MirroredStrategy`` (checked
     with two logical CPUs) each replica computes counts and weights from its own slice
     of the batch; built inside ``strategy.scope()`` the variable is mirrored and the

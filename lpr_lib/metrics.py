@@ -1,7 +1,8 @@
 """How well plates are read: decoding, plate and character accuracy, plate confidence,
 and the precision/recall trade-off of accepting only confident reads.
 
-Everything but :class:`PlateAccuracy` (a Keras metric for training logs) is NumPy and takes the model's outputs as arrays:
+Everything but :class:`PlateAccuracy` (a Keras metric for training logs) is NumPy and takes
+the model's outputs as arrays:
 
 * ``chars_probs``: ``(N, 8, C)`` softmax probabilities of the 8 heads;
 * ``length_probs``: ``(N, 2)`` probabilities of {7 characters, 8 characters}, optional;
@@ -17,7 +18,7 @@ The seed's operating numbers, kept here under their meaning:
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import keras
 import numpy as np

@@ -3,9 +3,9 @@
 A plate is read as 8 independent classifications over the same alphabet (``CHARS``),
 plus a small head that says whether the plate has 7 or 8 characters::
 
-    image (48x144x3) -> backbone -> global average pool -> dropout -> Dense(8 * C)
-                                                                  -> reshape (8, C) -> softmax = "chars"
-                                                       \\-> Dense(2) -> softmax        = "length"
+    image (32x96x3) -> backbone -> flatten (or the seed's global average pool) -> dropout
+        -> Dense(8 * C) -> reshape (8, C) -> softmax = "chars"
+        -> Dense(2) -> softmax                       = "length"
 
 Eight ``Dense(C)`` layers side by side are *the same function* as one ``Dense(8 * C)``
 whose output is cut into 8 rows: each row has its own weights and bias. The single

@@ -8,7 +8,7 @@ tests replay trajectories recorded from PyTorch 2.13).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import ops

@@ -7,7 +7,7 @@ import platform
 import random
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib import metadata
 from pathlib import Path
 
@@ -78,7 +78,7 @@ def run_metadata(config=None, seed: int | None = None, started: float | None = N
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "cpu_count": os.cpu_count()},
         "quick_mode": quick_mode(),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if started is not None:
         meta["run_seconds"] = round(now - started, 3)

@@ -167,12 +167,12 @@ class ExperimentConfig:
         return text
 
     @classmethod
-    def from_dict(cls, data: dict | None, source: str = "config") -> "ExperimentConfig":
+    def from_dict(cls, data: dict | None, source: str = "config") -> ExperimentConfig:
         """Build from a (possibly partial) dict; missing keys keep their defaults, unknown
         keys raise :class:`ConfigError` naming the key and ``source``."""
         return _from_dict(cls, data or {}, source, prefix="").validate(source)
 
-    def validate(self, source: str = "config") -> "ExperimentConfig":
+    def validate(self, source: str = "config") -> ExperimentConfig:
         """Check the values a type check lets through (sizes, counts, ranges); a
         :class:`ConfigError` naming ``source`` and the key. Returns ``self``."""
         d, m = self.data, self.model
@@ -201,7 +201,7 @@ class ExperimentConfig:
         return self
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "ExperimentConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> ExperimentConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: config file not found")
@@ -217,7 +217,7 @@ class ExperimentConfig:
                               f"{type(data).__name__}")
         return cls.from_dict(data, source=str(path))
 
-    def override(self, assignments, source: str = "--set") -> "ExperimentConfig":
+    def override(self, assignments, source: str = "--set") -> ExperimentConfig:
         """Return a copy with ``KEY=VALUE`` assignments applied (``model.width=0.5``); the
         value is read as YAML (``true``, ``[32, 96]``, ``null``, ``1e-3``)."""
         data = self.to_dict()
@@ -236,7 +236,7 @@ class ExperimentConfig:
             node[parts[-1]] = yaml.safe_load(value)
         return type(self).from_dict(data, source=source)
 
-    def quick(self) -> "ExperimentConfig":
+    def quick(self) -> ExperimentConfig:
         """A seconds-long version for CI (LPR_QUICK=1): a few hundred plates, 1 epoch."""
         return self.override(["epochs=1", "data.synthetic_train=256", "data.val_size=64"])
 

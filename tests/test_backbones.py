@@ -42,17 +42,17 @@ def test_resnet18_has_the_seeds_stem_and_no_conv_bias():
     pool = model.get_layer("stem_pool")
     assert isinstance(pool, keras.layers.MaxPooling2D) and pool.strides == (2, 2)
     assert pool.pool_size == (3, 3)
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 1 + 16 + 3  # stem, 8 blocks x 2, 3 projection shortcuts
     assert all(not c.use_bias for c in convs)
     # 2 basic blocks in each of the 4 stages
-    assert sum(1 for l in model.layers if l.name.endswith("_add")) == 8
+    assert sum(1 for layer in model.layers if layer.name.endswith("_add")) == 8
 
 
 def test_regularizers_are_where_configured():
     model = build("resnet18", width=0.25, conv_decay=5e-4, bn_decay=1e-3, bn_decay_type="l1")
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert all(isinstance(c.kernel_regularizer, keras.regularizers.L2) for c in convs)
     assert all(c.kernel_regularizer.l2 == pytest.approx(5e-4) for c in convs)
     assert all(isinstance(b.gamma_regularizer, keras.regularizers.L1) for b in bns)
@@ -67,23 +67,24 @@ def test_regularizers_are_where_configured():
 
 def test_bn_l2_and_no_decay():
     l2 = build("mobilenet_v2", width=0.25, conv_decay=0.0, bn_decay=1e-4, bn_decay_type="l2")
-    bns = [l for l in l2.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in l2.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert all(isinstance(b.gamma_regularizer, keras.regularizers.L2) for b in bns)
-    assert all(getattr(l, "kernel_regularizer", None) is None for l in l2.layers)
-    assert all(getattr(l, "depthwise_regularizer", None) is None for l in l2.layers)
+    assert all(getattr(layer, "kernel_regularizer", None) is None for layer in l2.layers)
+    assert all(getattr(layer, "depthwise_regularizer", None) is None for layer in l2.layers)
     none = build("resnet18", width=0.25, conv_decay=0.0, bn_decay=0.0)
     assert none.losses == []
 
 
 def test_mobilenets_regularize_depthwise_kernels():
     model = build("mobilenet_v1", width=0.25, conv_decay=1e-4)
-    dws = [l for l in model.layers if isinstance(l, keras.layers.DepthwiseConv2D)]
+    dws = [layer for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
     assert dws and all(isinstance(d.depthwise_regularizer, keras.regularizers.L2) for d in dws)
 
 
 def test_resnext_uses_grouped_convolutions():
     model = build("resnext18", width=0.5, cardinality=8)
-    grouped = [l for l in model.layers if isinstance(l, keras.layers.Conv2D) and l.groups == 8]
+    grouped = [layer for layer in model.layers
+               if isinstance(layer, keras.layers.Conv2D) and layer.groups == 8]
     assert len(grouped) == 8  # the 3x3 of each of the 8 blocks
 
 
@@ -96,10 +97,10 @@ def test_resnet_v2_is_preactivation():
 
 def test_mobilenet_v3_has_hard_swish_and_squeeze_excite():
     model = build("mobilenet_v3", width=0.25)
-    acts = {l.get_config()["activation"] for l in model.layers
-            if isinstance(l, keras.layers.Activation)}
+    acts = {layer.get_config()["activation"] for layer in model.layers
+            if isinstance(layer, keras.layers.Activation)}
     assert "hard_silu" in acts  # Keras names hard-swish hard_silu
-    assert any(l.name.endswith("_se_mul") for l in model.layers)
+    assert any(layer.name.endswith("_se_mul") for layer in model.layers)
     with pytest.raises(ValueError, match="variant"):
         build("mobilenet_v3", variant="medium")
 

@@ -36,7 +36,8 @@ def write_images(folder, names_texts, fmt="JPEG"):
     """Every image different (duplicates are made on purpose only)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in names_texts:
-        plate_image(text, seed=zlib.crc32(f"{folder.name}/{name}".encode())).save(folder / name, fmt)
+        seed = zlib.crc32(f"{folder.name}/{name}".encode())
+        plate_image(text, seed=seed).save(folder / name, fmt)
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def ccpd_set(tmp_path):
     folder = tmp_path / "ccpd"
     folder.mkdir()
     corners = [(330, 262), (110, 250), (112, 190), (332, 200)]
-    for i, idx in enumerate([[0, 0, 22, 27, 27, 33, 16], [10, 4, 24, 25, 26, 27, 28]]):
+    for idx in [[0, 0, 22, 27, 27, 33, 16], [10, 4, 24, 25, 26, 27, 28]]:
         scene = Image.new("RGB", (480, 400), (128, 128, 128))
         ImageDraw.Draw(scene).polygon(corners, fill=BLUE)
         ImageDraw.Draw(scene).ellipse([210, 215, 230, 235], fill=(255, 255, 255))  # a mark
@@ -138,7 +139,8 @@ def test_ccpd_lists_are_ccpds():
 
 
 def test_ccpd_name_parses():
-    name = "0130387931034-88_83-258&504_472&569-476&566_266&568_251&496_461&494-0_0_33_27_25_22_33-115-15.jpg"
+    name = ("0130387931034-88_83-258&504_472&569-476&566_266&568_251&496_461&494-"
+            "0_0_33_27_25_22_33-115-15.jpg")
     info = parse_ccpd_name(name)
     assert info["text"] == "皖A931Y9"  # provinces[0], alphabets[0], ads[33, 27, 25, 22, 33]
     assert info["box"] == (258, 504, 472, 569)
@@ -410,7 +412,7 @@ def test_duplicates_are_reported(tsv_set):
     # the same file listed twice, and the same image bytes under another name (two labels)
     (tsv_set / "copy.jpg").write_bytes((tsv_set / first).read_bytes())
     (tsv_set / "same.jpg").write_bytes((tsv_set / rows[2].split("\t")[0]).read_bytes())
-    rows += [rows[1], f"copy.jpg\t京N84E28\ttest", f"same.jpg\t{PLATES[1]}\ttest"]
+    rows += [rows[1], "copy.jpg\t京N84E28\ttest", f"same.jpg\t{PLATES[1]}\ttest"]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match="labels.tsv:7: duplicate-entry.*listed twice.*:2"):
         load_samples(tsv_set)

@@ -10,7 +10,8 @@ References (all written here, loop-based, in float64, sharing no code with lpr_l
 * GHM-C: (a) the paper's gradient density, counted pairwise (``GD(g_i)`` = how many
   ``g_k`` share g_i's unit region), with its moving average (eq. 12), and (b) a
   line-by-line NumPy translation of mmdetection's ``GHMC.forward``
-  (mmdet/models/losses/ghm_loss.py, as in open-mmlab/mmdetection 080742c), fed one binary logit per present position:
+  (mmdet/models/losses/ghm_loss.py, as in open-mmlab/mmdetection 080742c), fed one binary
+  logit per present position:
   ``logit(p_true)`` with target 1. For that input mmdet's ``g = |sigmoid(x) - 1|``
   is our softmax ``g = 1 - p_true``, its BCE is our ``-log p_true``, so the bins,
   counts, ``acc_sum``, weights and loss coincide; we compare the moving-average
@@ -264,7 +265,6 @@ def test_ghm_one_bin_no_momentum_is_ce():
 
 def test_ghm_down_weights_easy_examples():
     """Many easy positions and a few hard ones: the easy ones' weights fall below 1."""
-    labels = np.zeros((16, H), np.int32)
     probs = np.full((16, H, 2), 0.0, np.float32)
     probs[..., 0] = 0.99
     probs[:2, :, 0] = 0.3  # 16 hard positions out of 128
@@ -337,8 +337,8 @@ def _tiny_model(labels_probs):
     """A model whose output does not depend on its input: a trainable table of logits."""
     _, logits, _ = labels_probs
     inp = keras.Input((1,))
-    dense = keras.layers.Dense(H * C, use_bias=False, kernel_initializer=keras.initializers.Constant(
-        0.0))
+    dense = keras.layers.Dense(H * C, use_bias=False,
+                               kernel_initializer=keras.initializers.Constant(0.0))
     out = keras.layers.Reshape((H, C))(dense(inp))
     out = keras.layers.Activation("softmax")(keras.layers.Add()([
         out, keras.layers.Lambda(lambda t: keras.ops.zeros_like(t) + logits)(out)]))
@@ -409,7 +409,8 @@ def test_two_output_model_fits_saves_and_loads(tmp_path, name="ghm_labelwise"):
     length = keras.layers.Dense(2, activation="softmax", name="length")(inp)
     model = keras.Model(inp, {"chars": chars, "length": length})
     loss = get_loss(name)
-    model.compile(optimizer="adam", loss={"chars": loss, "length": "sparse_categorical_crossentropy"},
+    model.compile(optimizer="adam",
+                  loss={"chars": loss, "length": "sparse_categorical_crossentropy"},
                   metrics={"chars": [PlateAccuracy()]})
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 6)).astype(np.float32)

@@ -16,7 +16,8 @@ from pathlib import Path
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: where a machine's own files show through: temporary folders, home and work folders, and
 #: the repr of a path object
-MACHINE_PATH = re.compile(r"PosixPath\(|WindowsPath\(|(?<![\w.])/(?:tmp|home|work|root|Users|var/folders)/")
+MACHINE_PATH = re.compile(
+    r"PosixPath\(|WindowsPath\(|(?<![\w.])/(?:tmp|home|work|root|Users|var/folders)/")
 TEXT_MIMES = ("text/plain", "text/html", "text/markdown")
 
 
@@ -29,7 +30,8 @@ def problems(path: Path) -> list[str]:
     for i, cell in enumerate(code):
         for o in cell.get("outputs", []):
             if o.get("output_type") == "error":
-                out.append(f"code cell {i} has an error output: {o.get('ename')}: {o.get('evalue')}")
+                out.append(f"code cell {i} has an error output: "
+                           f"{o.get('ename')}: {o.get('evalue')}")
     for i, cell in enumerate(nb["cells"]):
         m = CONTROL.search("".join(cell["source"]))
         if m:

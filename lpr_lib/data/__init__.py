@@ -13,8 +13,9 @@ Four formats load into one list of :class:`Sample` and from there into one
 Submodules: :mod:`~lpr_lib.data.formats` (readers, writers, the split by plate text),
 :mod:`~lpr_lib.data.pipeline` (preprocessing, augmentation, ``tf.data``),
 :mod:`~lpr_lib.data.check` (``lpr check``), :mod:`~lpr_lib.data.stats` (``lpr stats``) and
-:mod:`~lpr_lib.data.bench` (the pipeline benchmark) and :mod:`~lpr_lib.data.viz` (figures). TensorFlow is imported only when a
-pipeline function is first used, so that ``lpr check`` answers quickly.
+:mod:`~lpr_lib.data.bench` (the pipeline benchmark) and :mod:`~lpr_lib.data.viz` (figures).
+TensorFlow is imported only when a pipeline function is first used, so that ``lpr check``
+answers quickly.
 """
 from __future__ import annotations
 

@@ -131,5 +131,7 @@ def benchmark_pipeline(batches: int | None = None, batch_size: int = 64, image_s
                             config={"batches": batches, "batch_size": batch_size,
                                     "image_size": list(image_size), "files": files})
         if verbose:
-            print(f"written to {Path(path).relative_to(Path.cwd()) if Path(path).is_relative_to(Path.cwd()) else path}")
+            shown = Path(path).relative_to(Path.cwd()) if Path(path).is_relative_to(Path.cwd()) \
+                else path
+            print(f"written to {shown}")
     return out

@@ -14,7 +14,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -30,13 +30,14 @@ CCPD_WARP_SIZE = (48, 144)
 
 # CCPD's own lists (README of github.com/detectRecog/CCPD), reproduced exactly. The last entry of
 # each, the letter "O", is CCPD's mark for "no character": Chinese plates never use O.
-CCPD_PROVINCES = ("皖", "沪", "津", "渝", "冀", "晋", "蒙", "辽", "吉", "黑", "苏", "浙", "京", "闽",
-                  "赣", "鲁", "豫", "鄂", "湘", "粤", "桂", "琼", "川", "贵", "云", "藏", "陕", "甘",
-                  "青", "宁", "新", "警", "学", "O")
+CCPD_PROVINCES = ("皖", "沪", "津", "渝", "冀", "晋", "蒙", "辽", "吉", "黑", "苏", "浙",
+                  "京", "闽", "赣", "鲁", "豫", "鄂", "湘", "粤", "桂", "琼", "川", "贵",
+                  "云", "藏", "陕", "甘", "青", "宁", "新", "警", "学", "O")
 CCPD_ALPHABETS = ("A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R",
                   "S", "T", "U", "V", "W", "X", "Y", "Z", "O")
 CCPD_ADS = ("A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R", "S",
-            "T", "U", "V", "W", "X", "Y", "Z", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "O")
+            "T", "U", "V", "W", "X", "Y", "Z", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9",
+            "O")
 CCPD_NO_CHARACTER = "O"
 
 #: Problem kinds; those in ``ERRORS`` make a dataset unusable, the rest are warnings.
@@ -58,7 +59,7 @@ SYNTH_META = "meta.tsv"
 class DataError(ValueError):
     """A dataset that cannot be read as it is; the message names the file (and line)."""
 
-    def __init__(self, problem: "Problem"):
+    def __init__(self, problem: Problem):
         super().__init__(str(problem))
         self.problem = problem
 
@@ -257,7 +258,8 @@ def label_problem(text: str, check: bool = True) -> tuple[str, str] | None:
     unknown = "".join(dict.fromkeys(c for c in text if c not in CHAR_TO_INDEX))
     if unknown:
         hint = " (plates never use I or O)" if set(unknown) & set("IO") else ""
-        return "unknown-character", f"{text!r} has character(s) {unknown!r} outside the alphabet{hint}"
+        return ("unknown-character",
+                f"{text!r} has character(s) {unknown!r} outside the alphabet{hint}")
     allowed = (7, 8) if check else range(1, MAX_LEN + 1)
     if len(text) not in allowed:
         return "wrong-length", f"{text!r} has {len(text)} characters, a plate has 7 or 8"
@@ -348,7 +350,8 @@ def _label_file_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
             continue
         m = _LINE_RE.match(line)
         if not m:
-            yield Problem("bad-line", str(path), f"expected 'image_name idx idx ...', got {line!r}", n)
+            yield Problem("bad-line", str(path),
+                          f"expected 'image_name idx idx ...', got {line!r}", n)
             continue
         idx = [int(t) for t in m["idx"].split()]
         if len(idx) > MAX_LEN:
@@ -406,7 +409,7 @@ def read_label_file(path, check: bool = True) -> list[Sample]:
     return _collect(_label_file_entries(Path(path), check))
 
 
-# --------------------------------------------------------------------------- labels.tsv, plate names
+# ----------------------------------------------------------------- labels.tsv, plate names
 
 def _tsv_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
     folder = path.parent
@@ -427,7 +430,8 @@ def _tsv_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
             if not row or not "".join(row).strip():
                 continue
             if len(row) < len(header):
-                yield Problem("bad-line", str(path), f"{len(row)} columns, expected {len(header)}", n)
+                yield Problem("bad-line", str(path),
+                              f"{len(row)} columns, expected {len(header)}", n)
                 continue
             name, text = row[col["file"]].strip(), row[col["plate"]].strip()
             image = folder / name
@@ -445,7 +449,8 @@ def _filename_entries(folder: Path, check: bool) -> Iterator[Sample | Problem]:
     images, problems = scan_folder(folder)
     yield from problems
     if not images and not problems:
-        yield Problem("empty", str(folder), f"no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+        yield Problem("empty", str(folder),
+                      f"no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
     for image in images:
         try:
             text = text_from_filename(image.name)
@@ -495,7 +500,8 @@ def parse_ccpd_name(name: str) -> dict:
     except ValueError:
         raise PlateError(f"{base}: the indices {idx!r} or tilt {tilt!r} are not integers") from None
     if len(indices) not in (7, 8):
-        raise PlateError(f"{base}: {len(indices)} character indices, CCPD has 7 (8 for green plates)")
+        raise PlateError(f"{base}: {len(indices)} character indices, "
+                         "CCPD has 7 (8 for green plates)")
     lists = [CCPD_PROVINCES, CCPD_ALPHABETS] + [CCPD_ADS] * (len(indices) - 2)
     chars = []
     for pos, (i, table) in enumerate(zip(indices, lists)):

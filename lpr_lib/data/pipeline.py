@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -91,7 +91,7 @@ class AugmentConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AugmentConfig":
+    def from_dict(cls, data: dict) -> AugmentConfig:
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -115,7 +115,7 @@ class AugmentConfig:
         return cls(**values)
 
     @classmethod
-    def none(cls) -> "AugmentConfig":
+    def none(cls) -> AugmentConfig:
         """No augmentation at all (every probability and strength zero)."""
         return cls(brightness=0.0, contrast=(1.0, 1.0), saturation=(1.0, 1.0), noise_prob=0.0,
                    salt_pepper_prob=0.0, affine_prob=0.0, downscale_prob=0.0)
@@ -221,7 +221,7 @@ def _colour(images, seed, cfg: AugmentConfig):
     # these operations commute, so a per-image order would change little and cost 3x more
     order = tf.argsort(tf.random.stateless_uniform((len(ops),), s[4]))
     for step in range(len(ops)):
-        images = tf.switch_case(order[step], [lambda op=op: op(images) for op in ops])
+        images = tf.switch_case(order[step], [lambda op=op, x=images: op(x) for op in ops])
         images = tf.clip_by_value(images, 0.0, 1.0)
     return images
 
@@ -233,9 +233,10 @@ def augment(images, seed=DEFAULT_SEED, config: AugmentConfig | None = None) -> t
     Geometry first (one affine resampling: rotation, shear, scale, shift, crop jitter), then
     the capture resolution (down then up again, one factor per batch), then
     brightness/contrast/saturation in a random order (one order per batch), then Gaussian and
-    salt-and-pepper noise, then clipping. ``seed`` is an int or a (2,) integer tensor; the result is a function of
-    the images and the seed alone (stateless random ops). Vectorised over the batch: the
-    pipeline augments whole batches, which is several times faster than image by image.
+    salt-and-pepper noise, then clipping. ``seed`` is an int or a (2,) integer tensor; the
+    result is a function of the images and the seed alone (stateless random ops). Vectorised
+    over the batch: the pipeline augments whole batches, several times faster than image by
+    image.
     """
     cfg = config or AugmentConfig()
     images = tf.image.convert_image_dtype(tf.convert_to_tensor(images), tf.float32)

@@ -15,7 +15,7 @@ from lpr_lib.synth.render import FONT_PATH, render_plate
 #: 3: each plate's lettering drawn from ``SynthConfig.lettering`` (three faces, plain "1").
 GENERATOR_VERSION = 3
 
-__all__ = ["GENERATOR_VERSION", "SynthConfig", "Lettering", "Degradation", "PlateGenerator", "Sample",
-           "generate",
+__all__ = ["GENERATOR_VERSION", "SynthConfig", "Lettering", "Degradation", "PlateGenerator",
+           "Sample", "generate",
            "default_degradations", "no_degradations", "render_plate", "DEFAULT_KIND_MIX",
            "TRAFFIC_PROVINCE_WEIGHTS", "FONT_PATH", "LABEL_FILE", "META_FILE"]

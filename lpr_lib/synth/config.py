@@ -138,7 +138,8 @@ class Lettering:
             raise ValueError(f"lettering fonts must map font names to weights, not {self.fonts!r}")
         unknown = [f for f in self.fonts if f not in LATIN_FONTS]
         if unknown:
-            raise ValueError(f"unknown lettering font(s) {unknown}; known: {', '.join(LATIN_FONTS)}")
+            raise ValueError(f"unknown lettering font(s) {unknown}; "
+                             f"known: {', '.join(LATIN_FONTS)}")
         if sum(self.fonts.values()) <= 0 or min(self.fonts.values()) < 0:
             raise ValueError(f"lettering fonts need non-negative weights with a positive sum: "
                              f"{self.fonts}")
@@ -153,7 +154,7 @@ class Lettering:
             setattr(self, name, float(v))
 
     @classmethod
-    def legacy(cls) -> "Lettering":
+    def legacy(cls) -> Lettering:
         return cls(fonts={"noto": 1.0}, latin_width=(0.86, 0.86), plain_one=0.0,
                    cjk_scale=(1.0, 1.0), cjk_bold=1.0, weight=(0.45, 0.72))
 
@@ -255,7 +256,7 @@ class SynthConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SynthConfig":
+    def from_dict(cls, d: dict) -> SynthConfig:
         known = {f.name for f in fields(cls)}
         unknown = [k for k in d if k not in known]
         if unknown:
@@ -271,7 +272,7 @@ class SynthConfig:
         return text
 
     @classmethod
-    def from_yaml(cls, source) -> "SynthConfig":
+    def from_yaml(cls, source) -> SynthConfig:
         """Read a config from a YAML file path or a YAML string."""
         import yaml
 

@@ -6,7 +6,7 @@ trained on them meets a different world on real plates.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
