@@ -262,7 +262,7 @@ def test_lettering_round_trips_and_reaches_the_plates(tmp_path):
     from lpr_lib.synth import Lettering
 
     let = Lettering(fonts={"barlow": 2, "roboto": 1}, latin_width=[0.9, 0.95], plain_one=1.0,
-                    cjk_scale=(0.7, 0.8), cjk_bold=0.0, weight=(0.5, 0.6))
+                    cjk_scale=(0.7, 0.8), cjk_fonts={"light": 1}, weight=(0.5, 0.6))
     cfg = SynthConfig(size=(32, 96), lettering=let)
     assert SynthConfig.from_dict(cfg.to_dict()) == cfg
     assert SynthConfig.from_yaml(cfg.to_yaml()) == cfg
@@ -271,7 +271,7 @@ def test_lettering_round_trips_and_reaches_the_plates(tmp_path):
     style = let.draw(np.random.default_rng(0))
     assert style["font"] in ("barlow", "roboto") and style["plain_one"] is True
     assert 0.9 <= style["latin_width"] <= 0.95 and 0.7 <= style["cjk_scale"] <= 0.8
-    assert style["cjk_bold"] is False and 0.5 <= style["weight"] <= 0.6
+    assert style["cjk_font"] == "light" and 0.5 <= style["weight"] <= 0.6
     # the style reaches the pixels: the same plate drawn in two letterings differs
     a = PlateGenerator(SynthConfig(degradations=no_degradations()), seed=0)
     b = PlateGenerator(SynthConfig(degradations=no_degradations(),
@@ -285,6 +285,8 @@ def test_lettering_round_trips_and_reaches_the_plates(tmp_path):
     (dict(fonts={"comic": 1}), "unknown lettering font"),
     (dict(fonts={}), "must map font names"),
     (dict(fonts={"noto": 0}), "positive sum"),
+    (dict(cjk_fonts={"kai": 1}), "unknown lettering cjk_fonts"),
+    (dict(cjk_fonts={"bold": True}), "non-negative weights"),
     (dict(latin_width=(1.0, 0.9)), "latin_width must be a range"),
     (dict(cjk_scale=0.8), "cjk_scale must be a pair"),
     (dict(weight=(0.0, 0.5)), "weight must be a range inside"),
@@ -310,8 +312,8 @@ def test_plain_one_is_a_centred_bar_and_other_glyphs_fill_their_share():
     assert abs(cols.sum() - BAR_WIDTH * 45) < 1e-4  # exactly the bar's width of ink
     ink = np.nonzero(cols)[0]
     assert abs((ink[0] + ink[-1]) / 2 - 22) <= 1  # centred
-    style = dict(font="roboto", latin_width=0.95, plain_one=True, cjk_scale=0.8, cjk_bold=False,
-                 weight=0.5)
+    style = dict(font="roboto", latin_width=0.95, plain_one=True, cjk_scale=0.8,
+                 cjk_font="regular", weight=0.5)
     assert np.array_equal(styled_glyph("1", 45, 90, style), g)
     assert not np.array_equal(styled_glyph("1", 45, 90, dict(style, plain_one=False)), g)
     # a Chinese character at 0.8 of its box leaves an empty margin all round
@@ -324,15 +326,24 @@ def test_plain_one_is_a_centred_bar_and_other_glyphs_fill_their_share():
         assert abs(widest - 0.9 * 45) <= 1.5, name
 
 
-def test_latin_faces_have_every_plate_letter_and_digit():
+def test_faces_have_every_plate_glyph_they_draw():
     from fontTools.ttLib import TTFont
 
-    from lpr_lib.synth.render import LATIN_FONTS
+    from lpr_lib.synth.render import CJK_FONTS, LATIN_FONTS
 
-    for name, path in LATIN_FONTS.items():
-        cmap = TTFont(str(path)).getBestCmap()
-        missing = [c for c in P.DIGITS + P.LETTERS if ord(c) not in cmap]
-        assert not missing, f"{name} ({path.name}) lacks {missing}"
-        assert path.stat().st_size < 300_000
+    for chars, faces in ((P.DIGITS + P.LETTERS, LATIN_FONTS),
+                         (P.PROVINCES + P.SPECIALS, CJK_FONTS)):
+        for name, path in faces.items():
+            cmap = TTFont(str(path)).getBestCmap()
+            missing = [c for c in chars if ord(c) not in cmap]
+            assert not missing, f"{name} ({path.name}) lacks {missing}"
+            assert path.stat().st_size < 300_000
     text = (FONT_DIR / "OFL.txt").read_text()
-    assert "Barlow" in text and "Roboto Condensed" in text
+    assert "Barlow" in text and "Roboto Condensed" in text and "Noto Sans SC Light" in text
+
+
+def test_light_chinese_face_draws_thinner_strokes():
+    from lpr_lib.synth.render import CJK_FONTS, glyph
+
+    ink = {name: glyph("皖", 45, 90, str(path)).sum() for name, path in CJK_FONTS.items()}
+    assert ink["light"] < ink["regular"] < ink["bold"], ink

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from lpr_lib.plates import labels_to_text, text_to_labels
+from lpr_lib.synth import GENERATOR_VERSION
 from lpr_lib.synth.config import Lettering, SynthConfig
 from lpr_lib.synth.generator import PlateGenerator
 
@@ -146,10 +147,10 @@ def train(name, parts, epochs, steps, batch, lr, evals, out_dir, seed=2026, widt
     return result
 
 
-def _lettering(**changes) -> dict:
+def _lettering(base: Lettering | None = None, **changes) -> dict:
     from dataclasses import asdict
 
-    d = asdict(Lettering.legacy())
+    d = asdict(base or Lettering.legacy())
     d.update(changes)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
@@ -160,6 +161,8 @@ LETTERINGS = {
     "fonts": _lettering(fonts={"noto": 1.0, "barlow": 1.0, "roboto": 1.0}),
     "plain_one": _lettering(fonts={"noto": 1.0, "barlow": 1.0, "roboto": 1.0}, plain_one=0.9),
     "lettering": None,  # the generator's defaults
+    # a trial not adopted: the defaults with Noto Sans SC Light among the Chinese faces
+    "light_cjk": _lettering(Lettering(), cjk_fonts={"bold": 1.0, "regular": 1.0, "light": 1.0}),
 }
 
 
@@ -219,7 +222,7 @@ def main():
     runs = a.runs.split(",")
     wanted = {"lettering" if r.startswith("mixed") else r for r in runs}
     def cached(name, n, seed, synth, pool):
-        path = a.cache / f"{name}-{n}-{seed}.npz" if a.cache else None
+        path = a.cache / f"{name}-{n}-{seed}-g{GENERATOR_VERSION}.npz" if a.cache else None
         if path and path.is_file():
             z = np.load(path)
             return z["x"], z["text"]

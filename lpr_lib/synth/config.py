@@ -116,7 +116,9 @@ class Lettering:
     - ``latin_width``: the share of the character box the widest digit fills.
     - ``plain_one``: the share of plates whose "1" is a plain vertical bar, as on GA 36 plates.
     - ``cjk_scale``: the Chinese character's size in its box (real ones rarely fill it).
-    - ``cjk_bold``: the share of plates with bold Chinese characters (the others regular).
+    - ``cjk_fonts``: Chinese face -> weight, faces from :data:`lpr_lib.synth.render.CJK_FONTS`
+      (``bold``, ``regular``, ``light``). Adding ``light`` did not help a synthetic-only
+      model read real plates (results/lettering_light_cjk_trial.json), so it is off.
     - ``weight``: the stroke-weight threshold (a higher value draws thinner strokes).
 
     :meth:`legacy` is the lettering of the first generator (Noto only, narrow, flagged
@@ -128,46 +130,55 @@ class Lettering:
     latin_width: tuple[float, float] = (0.88, 1.0)
     plain_one: float = 0.9
     cjk_scale: tuple[float, float] = (0.8, 1.0)
-    cjk_bold: float = 0.5
+    cjk_fonts: dict[str, float] = field(default_factory=lambda: {"bold": 1.0, "regular": 1.0})
     weight: tuple[float, float] = (0.48, 0.76)
 
     def __post_init__(self):
-        from lpr_lib.synth.render import LATIN_FONTS
+        from lpr_lib.synth.render import CJK_FONTS, LATIN_FONTS
 
-        if not isinstance(self.fonts, dict) or not self.fonts:
-            raise ValueError(f"lettering fonts must map font names to weights, not {self.fonts!r}")
-        unknown = [f for f in self.fonts if f not in LATIN_FONTS]
-        if unknown:
-            raise ValueError(f"unknown lettering font(s) {unknown}; "
-                             f"known: {', '.join(LATIN_FONTS)}")
-        if sum(self.fonts.values()) <= 0 or min(self.fonts.values()) < 0:
-            raise ValueError(f"lettering fonts need non-negative weights with a positive sum: "
-                             f"{self.fonts}")
-        self.fonts = {k: float(v) for k, v in self.fonts.items()}
+        self.fonts = _font_weights("fonts", self.fonts, LATIN_FONTS)
+        self.cjk_fonts = _font_weights("cjk_fonts", self.cjk_fonts, CJK_FONTS)
         self.latin_width = _pair("latin_width", self.latin_width, 0.3, 1.0)
         self.cjk_scale = _pair("cjk_scale", self.cjk_scale, 0.3, 1.0)
         self.weight = _pair("weight", self.weight, 0.05, 0.95)
-        for name in ("plain_one", "cjk_bold"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
-                raise ValueError(f"lettering {name} must be a number in [0, 1], not {v!r}")
-            setattr(self, name, float(v))
+        v = self.plain_one
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+            raise ValueError(f"lettering plain_one must be a number in [0, 1], not {v!r}")
+        self.plain_one = float(v)
 
     @classmethod
     def legacy(cls) -> Lettering:
         return cls(fonts={"noto": 1.0}, latin_width=(0.86, 0.86), plain_one=0.0,
-                   cjk_scale=(1.0, 1.0), cjk_bold=1.0, weight=(0.45, 0.72))
+                   cjk_scale=(1.0, 1.0), cjk_fonts={"bold": 1.0}, weight=(0.45, 0.72))
 
     def draw(self, rng: np.random.Generator) -> dict:
         """One plate's style: font, widths, flags (what :func:`render_plate` needs)."""
-        names = list(self.fonts)
-        w = np.array([self.fonts[n] for n in names])
-        return {"font": names[int(rng.choice(len(names), p=w / w.sum()))],
+        return {"font": _choose(self.fonts, rng),
                 "latin_width": float(rng.uniform(*self.latin_width)),
                 "plain_one": bool(rng.random() < self.plain_one),
                 "cjk_scale": float(rng.uniform(*self.cjk_scale)),
-                "cjk_bold": bool(rng.random() < self.cjk_bold),
+                "cjk_font": _choose(self.cjk_fonts, rng),
                 "weight": float(rng.uniform(*self.weight))}
+
+
+def _font_weights(key: str, value, known) -> dict[str, float]:
+    """A face -> weight mapping checked against the known faces."""
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"lettering {key} must map font names to weights, not {value!r}")
+    unknown = [f for f in value if f not in known]
+    if unknown:
+        raise ValueError(f"unknown lettering {key} {unknown}; known: {', '.join(known)}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value.values()) \
+            or sum(value.values()) <= 0 or min(value.values()) < 0:
+        raise ValueError(f"lettering {key} need non-negative weights with a positive sum: "
+                         f"{value}")
+    return {k: float(v) for k, v in value.items()}
+
+
+def _choose(weights: dict[str, float], rng: np.random.Generator) -> str:
+    names = list(weights)
+    w = np.array([weights[n] for n in names])
+    return names[int(rng.choice(len(names), p=w / w.sum()))]
 
 
 @dataclass

@@ -8,13 +8,14 @@ for the book's labels. Debian's ``fonts-noto-cjk`` package provides the source::
     python -m lpr_lib.synth.make_font_subset  # fonts/LPRPlateSansBold.otf, LPRPlateSans.otf
 
 Real plates are not lettered in Noto: their digits and letters are drawn wider, with
-straight sides and a plain bar for "1". So that a model does not learn one typeface's
-quirks, the renderer also draws letters and digits from two narrow sans faces (OFL 1.1),
-subset to the plate alphabet from the npm registry's Fontsource packages::
+straight sides and a plain bar for "1", and their Chinese characters in lighter strokes.
+So that a model does not learn one typeface's quirks, the renderer also draws letters and
+digits from two narrow sans faces and Chinese characters from Noto Sans SC Light (all OFL
+1.1), subset to the plate's glyphs from the npm registry's Fontsource packages::
 
-    npm pack @fontsource/barlow-condensed @fontsource/roboto-condensed
+    npm pack @fontsource/barlow-condensed @fontsource/roboto-condensed @fontsource/noto-sans-sc
     # unpack each into a folder named after it, say under /tmp/fontsource, then
-    python -m lpr_lib.synth.make_font_subset --latin /tmp/fontsource
+    python -m lpr_lib.synth.make_font_subset --fontsource /tmp/fontsource
 
 The subset is renamed "LPR Plate Sans" as the OFL asks of modified versions
 (Noto is not a Reserved Font Name, but a distinct name keeps it apart from the
@@ -90,30 +91,36 @@ def make_subset(weight: str = "Bold", source: Path | None = None, out: Path | No
     return out
 
 
-#: Latin faces: name -> (Fontsource package folder, file in its files/, output file).
-LATIN = {
+#: Fontsource faces: name -> (package folder, file in its files/, output file, what it keeps:
+#: the plate's letters and digits, or its Chinese characters).
+FONTSOURCE = {
     "barlow": ("barlow-condensed", "barlow-condensed-latin-600-normal.woff",
-               FONTS / "BarlowCondensed-SemiBold.ttf"),
+               FONTS / "BarlowCondensed-SemiBold.ttf", "latin"),
     "roboto": ("roboto-condensed", "roboto-condensed-latin-700-normal.woff",
-               FONTS / "RobotoCondensed-Bold.ttf"),
+               FONTS / "RobotoCondensed-Bold.ttf", "latin"),
+    "noto_light": ("noto-sans-sc", "noto-sans-sc-chinese-simplified-300-normal.woff",
+                   FONTS / "NotoSansSC-Light.otf", "cjk"),
 }
 
 
-def make_latin_subset(name: str, packages: Path) -> Path:
-    """Subset one Fontsource face (WOFF) to the plate's letters and digits, saved as TTF."""
+def make_fontsource_subset(name: str, packages: Path) -> Path:
+    """Subset one Fontsource face (WOFF) to the plate's glyphs it draws, saved unwrapped
+    (TrueType or CFF outlines, as the source has them)."""
     from fontTools.ttLib import TTFont
 
-    from lpr_lib.plates import DIGITS, LETTERS
+    from lpr_lib.plates import DIGITS, LETTERS, PROVINCES, SPECIALS
 
-    folder, file, out = LATIN[name]
+    folder, file, out, keep = FONTSOURCE[name]
     font = TTFont(str(Path(packages) / folder / "package" / "files" / file))
     options = subset.Options()
     options.name_IDs = [0, 1, 2, 3, 4, 5, 6, 13, 14]
     options.hinting = False
     subsetter = subset.Subsetter(options)
-    subsetter.populate(text="".join(DIGITS) + "".join(LETTERS) + "IO")
+    text = "".join(DIGITS) + "".join(LETTERS) + "IO" if keep == "latin" else \
+        "".join(PROVINCES) + "".join(SPECIALS)
+    subsetter.populate(text=text)
     subsetter.subset(font)
-    font.flavor = None  # plain TrueType: FreeType reads it without a WOFF decoder
+    font.flavor = None  # FreeType reads it without a WOFF decoder
     font.save(str(out))
     return out
 
@@ -121,13 +128,13 @@ def make_latin_subset(name: str, packages: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", nargs="+", default=list(WEIGHTS), choices=list(WEIGHTS))
-    parser.add_argument("--latin", metavar="PACKAGES", type=Path,
-                        help="make the Latin subsets instead, from the Fontsource packages "
-                             "unpacked in this folder")
+    parser.add_argument("--fontsource", "--latin", metavar="PACKAGES", type=Path,
+                        help="make the Fontsource subsets (condensed Latin faces, a light "
+                             "Chinese face) instead, from the packages unpacked in this folder")
     args = parser.parse_args()
-    if args.latin is not None:
-        for name in LATIN:
-            path = make_latin_subset(name, args.latin)
+    if args.fontsource is not None:
+        for name in FONTSOURCE:
+            path = make_fontsource_subset(name, args.fontsource)
             print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
         return
     for weight in args.weights:

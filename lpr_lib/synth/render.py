@@ -30,6 +30,12 @@ from lpr_lib.plates import DIGITS, KINDS, PROVINCES, SPECIALS, rows
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_PATH = FONT_DIR / "LPRPlateSansBold.otf"
 CJK_REGULAR_PATH = FONT_DIR / "LPRPlateSans.otf"
+#: Faces for the Chinese characters: name -> font file (``Lettering.cjk_fonts`` weighs them).
+CJK_FONTS = {
+    "bold": FONT_PATH,
+    "regular": CJK_REGULAR_PATH,
+    "light": FONT_DIR / "NotoSansSC-Light.otf",
+}
 #: Faces for letters and digits (see ``make_font_subset``): name -> font file.
 LATIN_FONTS = {
     "noto": FONT_PATH,
@@ -38,7 +44,7 @@ LATIN_FONTS = {
 }
 #: The lettering of plates drawn without a style: the first generator's (Noto, narrow).
 PLAIN_STYLE = {"font": "noto", "latin_width": 0.86, "plain_one": False, "cjk_scale": 1.0,
-               "cjk_bold": True, "weight": None}
+               "cjk_font": "bold", "weight": None}
 
 Box = tuple[float, float, float, float]
 
@@ -227,8 +233,8 @@ def bar(w: int, h: int) -> np.ndarray:
 def styled_glyph(char: str, w: int, h: int, style: dict) -> np.ndarray:
     """``char`` in one plate's lettering ``style`` (a :meth:`Lettering.draw` dict)."""
     if char in PROVINCES or char in SPECIALS:
-        path = FONT_PATH if style["cjk_bold"] else CJK_REGULAR_PATH
-        return glyph(char, w, h, str(path), cjk_scale=round(style["cjk_scale"], 2))
+        return glyph(char, w, h, str(CJK_FONTS[style["cjk_font"]]),
+                     cjk_scale=round(style["cjk_scale"], 2))
     if char == "1" and style["plain_one"]:
         return bar(w, h)
     return glyph(char, w, h, str(LATIN_FONTS[style["font"]]),
