@@ -24,7 +24,8 @@ from keras import layers
 from lpr_lib.backbones import get_backbone
 from lpr_lib.plates import KINDS, MAX_LEN, NUM_CLASSES
 
-__all__ = ["ModelConfig", "build_model", "count_params", "count_flops", "flops_table"]
+__all__ = ["ModelConfig", "CharacterAttention", "POOLINGS", "build_model", "count_params",
+           "count_flops", "flops_table"]
 
 
 @dataclass
@@ -47,6 +48,8 @@ class ModelConfig:
     bn_decay_type: str = "l2"
     #: "flatten" (keep where each feature is: each head sees which column it came from) or
     #: "avg" (global average pooling, the seed's; learns to read far more slowly, see ch. 4)
+    #: or "attention" (one learned attention map per character position,
+    #: :class:`CharacterAttention`: a head that finds its character wherever it falls)
     pooling: str = "flatten"
     dropout: float = 0.0
     #: add a plate-kind head (``len(plates.KINDS)`` classes, target from plates.infer_kind)
@@ -65,6 +68,53 @@ def _backbone_kwargs(cfg: ModelConfig) -> dict:
     return kw
 
 
+POOLINGS = ("flatten", "avg", "attention")
+
+
+@keras.saving.register_keras_serializable(package="lpr")
+class CharacterAttention(layers.Layer):
+    """One attention map per character position over the backbone's feature map.
+
+    A 1x1 convolution scores every cell of the ``(H, W, C)`` map for each of ``positions``
+    characters; a softmax over the ``H * W`` cells turns each position's scores into weights,
+    and the position's feature vector is the weighted sum of the cells' features. Output:
+    ``(batch, positions, C)``. Unlike ``flatten``, a head reading it is not tied to the
+    column where its character fell in the training plates; unlike ``avg``, it keeps each
+    character apart. ``return_attention=True`` in ``call`` also returns the maps
+    ``(batch, H, W, positions)``.
+    """
+
+    def __init__(self, positions: int = MAX_LEN, kernel_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.positions = positions
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.score = layers.Conv2D(positions, 1, kernel_regularizer=self.kernel_regularizer,
+                                   name="score")
+
+    def build(self, input_shape):
+        self.score.build(input_shape)
+
+    def call(self, inputs, return_attention=False):
+        ops = keras.ops
+        scores = self.score(inputs)  # (B, H, W, K)
+        h, w = ops.shape(inputs)[1], ops.shape(inputs)[2]
+        flat = ops.reshape(scores, (-1, h * w, self.positions))
+        weights = ops.softmax(flat, axis=1)  # over the H*W cells
+        feats = ops.reshape(inputs, (-1, h * w, ops.shape(inputs)[-1]))
+        glimpses = ops.einsum("bnk,bnc->bkc", weights, feats)
+        if return_attention:
+            return glimpses, ops.reshape(weights, (-1, h, w, self.positions))
+        return glimpses
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.positions, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "positions": self.positions,
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)
+                if self.kernel_regularizer else None}
+
+
 def build_model(config, image_size=(48, 144), name: str | None = None) -> keras.Model:
     """Build the plate reader for a :class:`ModelConfig` (or an ``ExperimentConfig``, whose
     ``model`` and ``data.image_size`` are used). Inputs: ``(batch, H, W, 3)`` float32, already
@@ -75,19 +125,27 @@ def build_model(config, image_size=(48, 144), name: str | None = None) -> keras.
         image_size = tuple(config.data.image_size)
         config = config.model
     cfg = config
-    if cfg.pooling not in ("avg", "flatten"):
-        raise ValueError(f"model.pooling must be 'avg' or 'flatten', not {cfg.pooling!r}")
+    if cfg.pooling not in POOLINGS:
+        raise ValueError(f"model.pooling must be one of {', '.join(POOLINGS)}, "
+                         f"not {cfg.pooling!r}")
     dense_reg = keras.regularizers.L2(cfg.conv_decay) if cfg.conv_decay else None
     inputs = keras.Input((*image_size, 3), name="image")
     x = get_backbone(cfg.backbone, inputs, **_backbone_kwargs(cfg))
-    if cfg.pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if cfg.pooling == "attention":
+        glimpses = CharacterAttention(MAX_LEN, kernel_regularizer=dense_reg, name="pool")(x)
+        if cfg.dropout:
+            glimpses = layers.Dropout(cfg.dropout, name="dropout")(glimpses)
+        # a classifier of its own for each position: kernel (8, C, NUM_CLASSES)
+        logits = layers.EinsumDense("bkc,kcn->bkn", (MAX_LEN, NUM_CLASSES), bias_axes="kn",
+                                    kernel_regularizer=dense_reg, name="char_logits")(glimpses)
+        x = layers.GlobalAveragePooling2D(name="plate_pool")(x)  # for the length/kind heads
     else:
-        x = layers.Flatten(name="pool")(x)
-    if cfg.dropout:
-        x = layers.Dropout(cfg.dropout, name="dropout")(x)
-    logits = layers.Dense(MAX_LEN * NUM_CLASSES, kernel_regularizer=dense_reg,
-                          name="char_logits")(x)
+        x = (layers.GlobalAveragePooling2D(name="pool") if cfg.pooling == "avg"
+             else layers.Flatten(name="pool"))(x)
+        if cfg.dropout:
+            x = layers.Dropout(cfg.dropout, name="dropout")(x)
+        logits = layers.Dense(MAX_LEN * NUM_CLASSES, kernel_regularizer=dense_reg,
+                              name="char_logits")(x)
     logits = layers.Reshape((MAX_LEN, NUM_CLASSES), name="char_heads")(logits)
     outputs = {
         "chars": layers.Softmax(axis=-1, name="chars")(logits),
@@ -119,6 +177,11 @@ def _layer_macs(layer) -> int:
         return h * w * cout * kh * kw * cin // layer.groups
     if isinstance(layer, layers.Dense):
         return int(np.prod(layer.input.shape[1:])) * layer.units
+    if isinstance(layer, layers.EinsumDense):  # one (C, N) kernel per position
+        return int(np.prod(layer.kernel.shape))
+    if isinstance(layer, CharacterAttention):  # the 1x1 scores, then the weighted sums
+        _, h, w, c = layer.input.shape
+        return 2 * h * w * c * layer.positions
     return 0
 
 

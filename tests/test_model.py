@@ -3,7 +3,8 @@ import keras
 import numpy as np
 import pytest
 
-from lpr_lib.model import ModelConfig, build_model, count_flops, count_params
+from lpr_lib.model import (CharacterAttention, ModelConfig, build_model, count_flops,
+                           count_params)
 from lpr_lib.plates import KINDS, MAX_LEN, NUM_CLASSES
 
 
@@ -43,7 +44,7 @@ def test_head_regularizers_and_options():
     assert isinstance(m.get_layer("dropout"), keras.layers.Dropout)
     assert isinstance(m.get_layer("char_logits").kernel_regularizer, keras.regularizers.L2)
     assert m.output["kind"].shape[-1] == len(KINDS)
-    with pytest.raises(ValueError, match="pooling"):
+    with pytest.raises(ValueError, match="pooling must be one of flatten, avg, attention"):
         build_model(ModelConfig(pooling="max"))
 
 
@@ -77,3 +78,51 @@ def test_count_flops_grows_with_width_and_checks_size(model):
     assert count_flops(wide)["macs"] > 3 * count_flops(model)["macs"]
     with pytest.raises(ValueError, match="build it at that size"):
         count_flops(model, input_shape=(32, 96))
+
+
+def _softmax(z, axis):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def test_character_attention_against_numpy():
+    """Each position's glimpse is the softmax(over cells)-weighted sum of the cells' features."""
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(2, 3, 5, 6)).astype("float32")
+    layer = CharacterAttention(4)
+    glimpses, maps = layer(feats, return_attention=True)
+    kernel, bias = layer.score.get_weights()  # (1, 1, 6, 4), (4,)
+    scores = feats.reshape(2, 15, 6) @ kernel[0, 0] + bias  # (2, 15, 4)
+    weights = _softmax(scores, axis=1)
+    expected = np.einsum("bnk,bnc->bkc", weights, feats.reshape(2, 15, 6))
+    np.testing.assert_allclose(glimpses, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(maps).reshape(2, 15, 4), weights, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(maps).sum(axis=(1, 2)), 1.0, atol=1e-5)
+
+
+def test_attention_head_classifies_each_position_with_its_own_weights(tmp_path):
+    m = build_model(ModelConfig(width=0.25, pooling="attention", conv_decay=1e-4,
+                                kind_head=True), image_size=(32, 96))
+    x = np.random.default_rng(4).normal(size=(2, 32, 96, 3)).astype("float32")
+    out = m(x, training=False)
+    assert tuple(out["chars"].shape) == (2, MAX_LEN, NUM_CLASSES)
+    assert tuple(out["length"].shape) == (2, 2) and out["kind"].shape[-1] == len(KINDS)
+    pool, head = m.get_layer("pool"), m.get_layer("char_logits")
+    c = pool.input.shape[-1]
+    assert tuple(head.kernel.shape) == (MAX_LEN, c, NUM_CLASSES)
+    # the logits of position k are glimpse k times kernel k, plus bias k
+    feats = keras.Model(m.input, pool.input)(x)
+    glimpses = np.asarray(pool(feats))
+    kernel, bias = head.get_weights()
+    logits = np.einsum("bkc,kcn->bkn", glimpses, kernel) + bias
+    np.testing.assert_allclose(out["chars"], _softmax(logits, -1), rtol=1e-4, atol=1e-6)
+    # the regularizer reaches the scores and the classifiers
+    assert isinstance(pool.score.kernel_regularizer, keras.regularizers.L2)
+    # MACs: 1x1 scores and weighted sums over the 2x6 map, then 8 (C x 74) products
+    per_layer = count_flops(m)["per_layer"]
+    assert per_layer["pool"] == 2 * 2 * 6 * c * MAX_LEN
+    assert per_layer["char_logits"] == MAX_LEN * c * NUM_CLASSES
+    # saved and loaded, it computes the same function
+    m.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(again(x, training=False)["chars"], out["chars"], atol=1e-6)

@@ -8,10 +8,12 @@ Trains the book's default model (``configs/default.yaml``: ResNet-18 at width 0.
 head, cross-entropy, Adam on a warm-up cosine) on synthetic plates rendered in parallel, one
 set for each lettering of :data:`LETTERINGS` (the generator as it was, "legacy", then one
 change at a time up to the generator's defaults, "lettering"), then on synthetic plates mixed
-with real training crops ("mixed", "mixed@WIDTH"); reads the real validation and test crops
-after each run and writes ``OUT/study.json`` after every run (a killed run keeps what
-finished) and the trained models as ``OUT/<name>.keras``. ``--throughput CONFIG`` also times
-training steps of a config's model, loss and optimizer (images/s).
+with real training crops ("mixed", "mixed@WIDTH"); compares the heads of :data:`HEADS` on the
+generator's plates ("head_avg", "head_attention": the "lettering" run with another head);
+reads the real validation and test crops after each run and writes ``OUT/study.json`` after
+every run (a killed run keeps what finished) and the trained models as ``OUT/<name>.keras``.
+``--throughput CONFIG`` also times training steps of a config's model, loss and optimizer
+(images/s).
 
 The input path is NumPy (whitening per image as ``lpr_lib.data.pipeline.preprocess``); the
 real crops come packed at the model's input size by ``tools/pack_real_plates.py`` (never
@@ -95,7 +97,8 @@ def read(model, x: np.ndarray, texts) -> dict:
             "char_accuracy": float(np.mean(per)), "per_position": per, "n": len(texts)}
 
 
-def train(name, parts, epochs, steps, batch, lr, evals, out_dir, seed=2026, width=0.25):
+def train(name, parts, epochs, steps, batch, lr, evals, out_dir, seed=2026, width=0.25,
+          pooling="flatten"):
     """``parts``: list of (images, texts, weight, jitter?)."""
     import keras
 
@@ -104,7 +107,7 @@ def train(name, parts, epochs, steps, batch, lr, evals, out_dir, seed=2026, widt
     from lpr_lib.optim import WarmupCosine, get_optimizer
 
     keras.utils.set_random_seed(seed)
-    model = build_model(ModelConfig(width=width), SIZE)
+    model = build_model(ModelConfig(width=width, pooling=pooling), SIZE)
     total = steps * epochs
     sched = WarmupCosine(lr, int(0.5 * steps), total, final_ratio=0.01)
     model.compile(optimizer=get_optimizer("adam", learning_rate=sched),
@@ -136,12 +139,14 @@ def train(name, parts, epochs, steps, batch, lr, evals, out_dir, seed=2026, widt
         print(name, row, flush=True)
     seconds = time.perf_counter() - t0
     result = {"name": name, "epochs": epochs, "steps_per_epoch": steps, "batch_size": batch,
-              "learning_rate": lr, "width": width, "train_seconds": round(seconds, 1),
+              "learning_rate": lr, "width": width, "pooling": pooling,
+              "params": int(model.count_params()), "train_seconds": round(seconds, 1),
               "img_per_s": round(steps * batch * epochs / seconds, 1), "history": history}
     for key, (ex, et) in evals.items():
         result[key] = read(model, ex, et)
-    if name == "lettering" or name.startswith("mixed"):
-        plain = build_model(ModelConfig(width=width), SIZE)  # the weights, no optimizer state
+    if name == "lettering" or name.startswith(("mixed", "head_")):
+        # the weights, no optimizer state
+        plain = build_model(ModelConfig(width=width, pooling=pooling), SIZE)
         plain.set_weights(model.get_weights())
         plain.save(out_dir / f"{name}.keras")
     return result
@@ -164,6 +169,10 @@ LETTERINGS = {
     # a trial not adopted: the defaults with Noto Sans SC Light among the Chinese faces
     "light_cjk": _lettering(Lettering(), cjk_fonts={"bold": 1.0, "regular": 1.0, "light": 1.0}),
 }
+
+
+#: The heads compared on the generator's plates (the "lettering" run is the flatten head).
+HEADS = {"head_avg": "avg", "head_attention": "attention"}
 
 
 def throughput(config_path: Path, batch: int, steps: int = 40, warmup: int = 5) -> dict:
@@ -220,7 +229,7 @@ def main():
     ctx = mp.get_context("fork")
     t = time.perf_counter()
     runs = a.runs.split(",")
-    wanted = {"lettering" if r.startswith("mixed") else r for r in runs}
+    wanted = {"lettering" if r.startswith("mixed") or r in HEADS else r for r in runs}
     def cached(name, n, seed, synth, pool):
         path = a.cache / f"{name}-{n}-{seed}-g{GENERATOR_VERSION}.npz" if a.cache else None
         if path and path.is_file():
@@ -256,9 +265,10 @@ def main():
             parts = [(*sets["lettering"], 0.5, False), (*real_train, 0.5, True)]
         else:
             width = 0.25
-            parts = [(*sets[run], 1.0, False)]
+            parts = [(*sets["lettering" if run in HEADS else run], 1.0, False)]
         study["runs"][run] = train(run.replace("@", "_w"), parts, a.epochs, a.steps, a.batch,
-                                   a.lr, evals, a.out, width=width)
+                                   a.lr, evals, a.out, width=width,
+                                   pooling=HEADS.get(run, "flatten"))
         (a.out / "study.json").write_text(json.dumps(study, indent=1, ensure_ascii=False))
     for path in a.throughput:
         for batch in (64, 256):
