@@ -557,3 +557,37 @@ def test_downscale_blurs_and_is_switchable():
     np.testing.assert_allclose(same.numpy(), img / 255.0, atol=1e-6)
     # halving then doubling averages 2x2 blocks: the fine detail (variance) drops a lot
     assert low.numpy().std() < 0.6 * (img / 255.0).std()
+
+
+def test_vertical_shear_slants_the_row():
+    from lpr_lib.data.pipeline import affine_matrix
+
+    still = dict(rotation_deg=0, shear=0, scale=(1, 1), shift=(0, 0), crop_jitter=0)
+    m = np.asarray(affine_matrix(5, 48, 144, data.AugmentConfig(shear_y=0.1, **still), batch=16))
+    # the inverse of [[1, 0], [k, 1]] about the centre (72, 24): x_in = x, y_in = y - k (x - 72)
+    k = -m[:, 3]
+    assert np.all(np.abs(k) <= 0.1 + 1e-6) and k.std() > 0.02
+    np.testing.assert_allclose(m[:, [0, 1, 4]], np.tile([1.0, 0.0, 1.0], (16, 1)), atol=1e-6)
+    np.testing.assert_allclose(m[:, 2], 0.0, atol=1e-4)
+    np.testing.assert_allclose(m[:, 5], 72 * k, atol=1e-4)
+    # a horizontal bar comes out slanted: its row at the left differs from its row at the right
+    img = np.zeros((48, 144, 3), np.uint8)
+    img[22:26] = 255
+    cfg = data.AugmentConfig.none()
+    cfg.affine_prob, cfg.shear_y = 1.0, 0.1
+    out = np.asarray(data.augment(np.stack([img] * 8), seed=2, config=cfg))[..., 0]
+    left, right = out[:, :, 10].argmax(axis=1), out[:, :, 133].argmax(axis=1)
+    assert np.abs(left - right).max() >= 5
+
+
+def test_channel_gain_scales_each_channel_within_its_range():
+    img = np.full((16, 8, 8, 3), 128, np.uint8)
+    cfg = data.AugmentConfig.none()
+    cfg.channel_gain = 0.2
+    out = np.asarray(data.augment(img, seed=4, config=cfg))
+    gains = out[:, 0, 0, :] / (128 / 255)
+    assert np.all(gains >= 0.8 - 1e-5) and np.all(gains <= 1.2 + 1e-5)
+    assert np.abs(gains[:, 0] - gains[:, 2]).max() > 0.05  # channels differ: a colour cast
+    np.testing.assert_allclose(out, out[:, :1, :1, :].repeat(8, 1).repeat(8, 2), atol=1e-6)
+    off = np.asarray(data.augment(img, seed=4, config=data.AugmentConfig.none()))
+    np.testing.assert_allclose(off, 128 / 255, atol=1e-6)

@@ -78,6 +78,10 @@ class AugmentConfig:
     affine_prob: float = 0.8
     rotation_deg: float = 4.0
     shear: float = 0.1  # horizontal shear (x += shear * y)
+    # vertical shear (y += shear_y * x): the character row slants while verticals stay upright,
+    # as in a detector's axis-aligned box around a plate seen from one side (rectified crops,
+    # such as those warped out of a CCPD scene by their four corners, never show it)
+    shear_y: float = 0.0
     scale: tuple[float, float] = (0.92, 1.05)
     shift: tuple[float, float] = (0.03, 0.03)  # max shift as a share of (H, W)
     crop_jitter: float = 0.04  # each side moves in or out by up to this share
@@ -86,6 +90,9 @@ class AugmentConfig:
     # a sharp 136x36 crop then looks like a 94x24 one from a parking-lot camera
     downscale_prob: float = 0.3
     downscale: tuple[float, float] = (0.45, 0.9)
+    # white balance: each channel scaled by its own factor in [1 - g, 1 + g] (a camera's colour
+    # cast; small enough that a blue plate stays blue)
+    channel_gain: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,6 +157,9 @@ def affine_matrix(seed, height, width, cfg: AugmentConfig, batch: int | None = N
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
     angle = _uniform(s[0], -1.0, 1.0, (b,)) * cfg.rotation_deg * np.pi / 180
     shear = _uniform(s[1], -1.0, 1.0, (b,)) * cfg.shear
+    # its own stream folded from s[1], so that shear_y=0 draws exactly what it drew before
+    shear_y = _uniform(tf.random.experimental.stateless_fold_in(s[1], 1), -1.0, 1.0,
+                       (b,)) * cfg.shear_y
     zoom = _uniform(s[2], cfg.scale[0], cfg.scale[1], (b,))
     # crop jitter: left, top, right, bottom margins in [-j, j]; changes scale and centre per axis
     m = _uniform(s[3], -cfg.crop_jitter, cfg.crop_jitter, (4, b))
@@ -160,11 +170,11 @@ def affine_matrix(seed, height, width, cfg: AugmentConfig, batch: int | None = N
     shift = _uniform(s[4], -1.0, 1.0, (2, b))
     out_cx = w / 2 + shift[1] * cfg.shift[1] * w
     out_cy = h / 2 + shift[0] * cfg.shift[0] * h
-    # forward map A = R(angle) @ Shear @ diag(sx, sy); the transform needs its inverse:
-    # input = centre_in + A^-1 (output - centre_out)
+    # forward map A = R(angle) @ [[1, shear], [shear_y, 1]] @ diag(sx, sy); the transform
+    # needs its inverse: input = centre_in + A^-1 (output - centre_out)
     cos, sin = tf.cos(angle), tf.sin(angle)
-    a00, a01 = cos * sx, (cos * shear - sin) * sy
-    a10, a11 = sin * sx, (sin * shear + cos) * sy
+    a00, a01 = (cos - sin * shear_y) * sx, (cos * shear - sin) * sy
+    a10, a11 = (sin + cos * shear_y) * sx, (sin * shear + cos) * sy
     det = a00 * a11 - a01 * a10
     i00, i01, i10, i11 = a11 / det, -a01 / det, -a10 / det, a00 / det
     off_x = cx_in - (i00 * out_cx + i01 * out_cy)
@@ -194,7 +204,8 @@ def _adjust_hue(images, delta):
 
 
 def _colour(images, seed, cfg: AugmentConfig):
-    """Brightness, contrast and saturation (and hue) in a random order, clipping after each."""
+    """Brightness, contrast and saturation (and hue, and the channel gains) in a random
+    order, clipping after each."""
     b = tf.shape(images)[0]
     s = _seeds(seed, 5)
     ops = []  # only the operations switched on (a zero-width range means off)
@@ -215,6 +226,10 @@ def _colour(images, seed, cfg: AugmentConfig):
     if cfg.hue > 0:
         hue = _uniform(s[3], -cfg.hue, cfg.hue, (b,))
         ops.append(lambda x: _adjust_hue(x, hue))
+    if cfg.channel_gain > 0:  # its own stream, so that the other draws stay as they were
+        gain = _uniform(tf.random.experimental.stateless_fold_in(s[0], 1),
+                        1.0 - cfg.channel_gain, 1.0 + cfg.channel_gain, (b, 1, 1, 3))
+        ops.append(lambda x: x * gain)
     if not ops:
         return images
     # a random order per batch (each image keeps its own strengths): without the clipping
