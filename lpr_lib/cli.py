@@ -123,11 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from lpr_lib._tf import TensorFlowRequired
+
     module = importlib.import_module(COMMANDS[args.command][0])
     handler = getattr(module, f"cli_{args.command}")
     try:
         return int(handler(args) or 0)
-    except (OSError, ValueError) as err:  # the library's errors name the file and the problem
+    except (OSError, ValueError, TensorFlowRequired) as err:
+        # the library's errors name the file and the problem (or the missing TensorFlow)
         if isinstance(err, OSError) and err.filename and err.strerror:
             err = f"{err.filename}: {err.strerror.lower()}"
         print(f"lpr {args.command}: error: {err}", file=sys.stderr)

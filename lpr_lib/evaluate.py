@@ -19,22 +19,39 @@ def predict_dataset(model, source, batch_size: int = 256, whiten: bool | None = 
     """Run ``model`` over ``source`` (anything :func:`lpr_lib.data.load_samples` reads, or a
     list of samples). Returns ``(outputs, labels)``: a dict of NumPy arrays by output name
     and the ``(N, 8)`` labels, in the dataset's order."""
-    from lpr_lib.data import make_dataset
     from lpr_lib.export import run_whiten
 
     if whiten is None:
         whiten = run_whiten(model)
-    ds = make_dataset(source, batch_size=batch_size, image_size=tuple(model.input.shape[1:3]),
-                      whiten=whiten, augment=False, shuffle=False, repeat=False)
     outputs, labels = {}, []
-    for images, y in ds:
+    for images, y in _batches(source, batch_size, tuple(model.input.shape[1:3]), whiten):
         out = model.predict_on_batch(images)
         for k, v in out.items():
             outputs.setdefault(k, []).append(np.asarray(v))
-        labels.append(y.numpy())
+        labels.append(np.asarray(y))
     if not labels:
         raise ValueError(f"{source}: no samples to evaluate")
     return {k: np.concatenate(v) for k, v in outputs.items()}, np.concatenate(labels)
+
+
+def _batches(source, batch_size: int, image_size, whiten: bool):
+    """``(images, labels)`` batches of ``source`` in its order, not augmented: the ``tf.data``
+    pipeline on TensorFlow's backend, :class:`~lpr_lib.data.PlateDataset` on the others."""
+    from lpr_lib._tf import on_tensorflow
+
+    if on_tensorflow():
+        from lpr_lib.data import make_dataset
+
+        yield from make_dataset(source, batch_size=batch_size, image_size=image_size,
+                                whiten=whiten, augment=False, shuffle=False, repeat=False)
+        return
+    from lpr_lib.data.pydataset import make_pydataset
+
+    ds = make_pydataset(source, batch_size=batch_size, image_size=image_size, whiten=whiten,
+                        augment=False, shuffle=False, workers=1)
+    for i in range(len(ds)):
+        images, y = ds[i]
+        yield images, y["chars"]
 
 
 def evaluate_model(model, source, thresholds=(0.85, 0.95), batch_size: int = 256,

@@ -5,10 +5,12 @@
 
 Preprocessing (resize to the model's input size, per-image standardisation when the run
 was trained with ``data.whiten``) is :func:`lpr_lib.data.preprocess`, the same function
-training used. The exported SavedModel and TFLite models take the *preprocessed* image
-(float32 ``(batch, H, W, 3)``): preprocessing stays in one place (this module and
-``lpr_lib.data``), and an app feeding the TFLite model must standardise each crop
-(subtract its mean, divide by its standard deviation, as ``tf.image.per_image_standardization``).
+training used (on Keras's other backends its NumPy twin :func:`lpr_lib.data.preprocess_numpy`:
+reading plates needs no TensorFlow; exporting does). The exported SavedModel and TFLite models
+take the *preprocessed* image (float32 ``(batch, H, W, 3)``): preprocessing stays in one place
+(this module and ``lpr_lib.data``), and an app feeding the TFLite model must standardise each
+crop (subtract its mean, divide by its standard deviation, as
+``tf.image.per_image_standardization``).
 ``export`` writes a ``preprocessing.json`` next to the models saying exactly this, and
 replaces its output folder as a whole (:func:`replace_folder`): a new export never leaves an
 earlier one's files beside it.
@@ -247,9 +249,16 @@ class Predictor:
         self.image_size = tuple(model.input.shape[1:3])
 
     def preprocess(self, images) -> np.ndarray:
-        from lpr_lib.data import preprocess
+        """The model's inputs (float32 (N, H, W, 3)) for a list of images (paths or arrays)."""
+        from lpr_lib._tf import on_tensorflow
 
         arrays = [_as_rgb(im, f"image {i}") for i, im in enumerate(images)]
+        if not on_tensorflow():
+            from lpr_lib.data.pydataset import preprocess_numpy
+
+            return np.stack([preprocess_numpy(a, self.image_size, self.whiten) for a in arrays])
+        from lpr_lib.data import preprocess
+
         return np.stack([preprocess(a, self.image_size, self.whiten).numpy() for a in arrays])
 
     def probabilities(self, images) -> dict:
@@ -342,7 +351,11 @@ def predict(images, model=None, **kw) -> list[tuple[str | None, float | None]]:
 
 
 def export_savedmodel(model, out_dir) -> Path:
-    """Write a TensorFlow SavedModel (``serve`` endpoint: preprocessed images -> outputs)."""
+    """Write a TensorFlow SavedModel (``serve`` endpoint: preprocessed images -> outputs).
+    Needs TensorFlow (:class:`~lpr_lib._tf.TensorFlowRequired` without it), on any backend."""
+    from lpr_lib._tf import require_tensorflow
+
+    require_tensorflow(f"exporting a SavedModel ({out_dir})")
     out_dir = Path(out_dir)
     model.export(str(out_dir), format="tf_saved_model", verbose=False)
     return out_dir
@@ -353,8 +366,9 @@ def export_tflite(model, path, quantize: bool = False) -> Path:
     dynamic-range int8 weights). Input: one preprocessed image batch ``(1, H, W, 3)``."""
     import tempfile
 
-    import tensorflow as tf
+    from lpr_lib._tf import require_tensorflow
 
+    tf = require_tensorflow(f"exporting a TFLite model ({path})")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -369,9 +383,11 @@ def export_tflite(model, path, quantize: bool = False) -> Path:
 def tflite_predict(tflite_path, images: np.ndarray) -> dict:
     """Run a TFLite model on preprocessed images ``(N, H, W, 3)``; return its outputs by
     name (``"chars"``, ``"length"``)."""
-    import tensorflow as tf
-
     import warnings
+
+    from lpr_lib._tf import require_tensorflow
+
+    tf = require_tensorflow(f"running the TFLite model {tflite_path}")
 
     with warnings.catch_warnings():  # "use ai_edge_litert": not a dependency of ours
         warnings.simplefilter("ignore", UserWarning)
@@ -493,7 +509,11 @@ def replace_folder(dest, write, expect=None) -> Path:
 def cli_export(args) -> int:
     """``lpr export --out DIR [--model M] [--format savedmodel|tflite|both]``. ``DIR`` is
     replaced as a whole (:func:`replace_folder`): an earlier export there stays until the new
-    one is complete, and none of its files remain beside the new one."""
+    one is complete, and none of its files remain beside the new one. Needs TensorFlow (on
+    any Keras backend): without it, an error before anything is read or written."""
+    from lpr_lib._tf import require_tensorflow
+
+    require_tensorflow(f"lpr export (SavedModel and TFLite files, into {args.out})")
     model = load_model(args.model)
     print(f"model: {model._lpr_name}", file=sys.stderr)
     out = Path(args.out)

@@ -27,22 +27,51 @@ def quick_mode() -> bool:
 
 
 def set_seed(seed: int = DEFAULT_SEED, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and (if imported or importable) TensorFlow/Keras.
+    """Seed Python, NumPy and Keras (its backend's random ops), and TensorFlow on Keras's
+    TensorFlow backend; on the other backends TensorFlow is not imported.
 
     ``deterministic=True`` also asks TensorFlow for deterministic kernels, which
-    makes CPU training bit-reproducible for a seed at some cost in speed.
+    makes CPU training bit-reproducible for a seed at some cost in speed (on TensorFlow's
+    backend; XLA on a CPU, which JAX uses, is deterministic already).
     """
     random.seed(seed)
     np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import keras
-        import tensorflow as tf
-    except ImportError:  # pragma: no cover - the library always has TF
+    except ImportError:  # pragma: no cover - the library always has Keras
         return
+    if keras.backend.backend() != "tensorflow":
+        _seed_keras_only(seed)
+        return
+    import tensorflow as tf
+
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def _seed_keras_only(seed: int) -> None:
+    """``keras.utils.set_random_seed`` without its ``import tensorflow`` (which it does on
+    every backend when TensorFlow is installed, to seed ``tf.data``): Keras's global seed and
+    seed generator, and torch's on its backend."""
+    import keras
+
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+
+        names = rng_utils.GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATOR
+    except (ImportError, AttributeError):  # pragma: no cover - Keras's internals moved
+        keras.utils.set_random_seed(seed)
+        return
+    global_state.set_global_attribute(names[0], seed)
+    global_state.set_global_attribute(names[1], None)  # rebuilt from the seed when next used
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def git_commit() -> str:

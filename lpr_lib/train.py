@@ -19,6 +19,7 @@ settings that study chose.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import math
@@ -32,6 +33,7 @@ from typing import Any
 import keras
 import yaml
 
+from lpr_lib._tf import on_tensorflow, require_tensorflow
 from lpr_lib.model import ModelConfig
 from lpr_lib.repro import DEFAULT_SEED, REPO_ROOT, quick_mode
 
@@ -280,7 +282,7 @@ def _from_dict(cls, data: dict, source: str, prefix: str):
 
 def _augment_fields(value: dict, source: str, key: str) -> dict:
     """``data.augment`` as a mapping: checked against ``AugmentConfig`` now, not at epoch 1."""
-    from lpr_lib.data.pipeline import AugmentConfig
+    from lpr_lib.data.augmentation import AugmentConfig
 
     try:
         AugmentConfig.from_dict(value)
@@ -337,8 +339,15 @@ def default_config() -> ExperimentConfig:
 
 
 def _with_targets(ds, kind_head: bool = False):
-    """(images, labels) -> (images, {"chars": labels, "length": 8-character?})."""
-    import tensorflow as tf
+    """(images, labels) -> (images, {"chars": labels, "length": 8-character?}) for a
+    ``tf.data`` dataset; a :class:`~lpr_lib.data.PlateDataset` makes its targets itself (told
+    here whether to add the kind)."""
+    from lpr_lib.data.pydataset import PlateDataset
+
+    if isinstance(ds, PlateDataset):
+        ds.kind_head = kind_head
+        return ds
+    tf = require_tensorflow("training from a tf.data dataset")
 
     def to_targets(images, labels):
         labels = tf.cast(labels, tf.int32)
@@ -391,8 +400,10 @@ def _mix_parts(d: DataConfig) -> list[tuple[str, float]]:
 
 
 def prepare_data(config: ExperimentConfig):
-    """Build ``(train_ds, val_ds or None, steps_per_epoch)`` for a config, as ``tf.data``
-    of ``(images, labels (B, 8))`` (targets are added by :func:`train`).
+    """Build ``(train_ds, val_ds or None, steps_per_epoch)`` for a config. On TensorFlow's
+    backend these are ``tf.data`` datasets of ``(images, labels (B, 8))`` (targets are added by
+    :func:`train`); on any other backend, :class:`~lpr_lib.data.PlateDataset` s (NumPy, no
+    TensorFlow) that serve the same batches with their targets.
 
     With ``data.mix``, every real source is split by plate text (``data.val_split``); the
     training stream mixes the synthetic plates and the real crops' training side at their
@@ -403,6 +414,12 @@ def prepare_data(config: ExperimentConfig):
 
     d, size = config.data, tuple(config.data.image_size)
     common = dict(batch_size=config.batch_size, image_size=size, whiten=d.whiten)
+    tf_data = on_tensorflow()
+    make = data.make_dataset if tf_data else data.make_pydataset
+    mixed = data.mixed_dataset if tf_data else data.mixed_pydataset
+
+    def epoch_of(steps: int) -> dict:  # a PlateDataset's epoch is `steps` batches long
+        return {} if tf_data else {"steps": steps}
     parts = _mix_parts(d)
     val_src = d.val
     if parts:
@@ -421,9 +438,11 @@ def prepare_data(config: ExperimentConfig):
             if not samples:
                 raise ValueError(f"{source}: no training samples")
             train_parts.append((samples, weight, check))
-        train_ds = data.mixed_dataset(train_parts, augment=d.augment, seed=config.seed, **common)
         synth = [s for (src, _), (s, _, _) in zip(parts, train_parts) if src == "synthetic"]
         n = len(synth[0]) if synth else sum(len(s) for s, _, _ in train_parts)
+        steps = config.steps_per_epoch or max(1, n // config.batch_size)
+        train_ds = mixed(train_parts, augment=d.augment, seed=config.seed, **common,
+                         **epoch_of(steps))
         if val_src is None and held_out:
             val_src = held_out
     else:
@@ -432,16 +451,16 @@ def prepare_data(config: ExperimentConfig):
         samples = data.load_samples(train_src)
         if not samples:
             raise ValueError(f"{train_src}: no training samples")
-        train_ds = data.make_dataset(samples, augment=d.augment, shuffle=True, seed=config.seed,
-                                     repeat=True, drop_remainder=True,
-                                     check=True if d.train is not None else "labels", **common)
-        n = len(samples)
-    steps = config.steps_per_epoch or max(1, n // config.batch_size)
+        steps = config.steps_per_epoch or max(1, len(samples) // config.batch_size)
+        train_ds = make(samples, augment=d.augment, shuffle=True, seed=config.seed,
+                        repeat=True, drop_remainder=True,
+                        check=True if d.train is not None else "labels", **common,
+                        **epoch_of(steps))
     if val_src is None and d.val_size:
         val_src = synthetic_folder(d.val_size, size, config.seed + 1, synth=d.synth)
     val_ds = None
     if val_src is not None:
-        val_ds = data.make_dataset(val_src, augment=False, shuffle=False, repeat=False, **common)
+        val_ds = make(val_src, augment=False, shuffle=False, repeat=False, **common)
     return train_ds, val_ds, steps
 
 
@@ -518,6 +537,9 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
 
 
 def _replicas() -> int:
+    """Replicas of the current ``tf.distribute`` strategy; 1 on the other backends."""
+    if not on_tensorflow():
+        return 1
     import tensorflow as tf
 
     return tf.distribute.get_strategy().num_replicas_in_sync
@@ -525,7 +547,15 @@ def _replicas() -> int:
 
 def configure_tensorflow(config: ExperimentConfig) -> None:
     """Thread pools and logical CPUs: these only work before TensorFlow initialises its
-    devices, so call this first (``train`` does). A clear error if it is too late."""
+    devices, so call this first (``train`` does). A clear error if it is too late. On the
+    other backends, ``logical_cpus`` is a :class:`ConfigError` and the thread settings are
+    ignored with a note (TensorFlow is not imported)."""
+    if not on_tensorflow():
+        _refuse_tensorflow_only(config)
+        if config.intra_op_threads or config.inter_op_threads:
+            print("note: intra_op_threads / inter_op_threads are TensorFlow's thread pools: "
+                  f"ignored on the {keras.backend.backend()} backend", file=sys.stderr)
+        return
     import tensorflow as tf
 
     try:
@@ -545,7 +575,34 @@ def configure_tensorflow(config: ExperimentConfig) -> None:
             f"a fresh process, e.g. `lpr train`): {err}") from None
 
 
+def _refuse_tensorflow_only(config: ExperimentConfig) -> None:
+    """A :class:`ConfigError` for the settings that only TensorFlow's backend has."""
+    backend = keras.backend.backend()
+    if config.logical_cpus > 1:
+        raise ConfigError(f"logical_cpus={config.logical_cpus} splits the CPU into TensorFlow "
+                          f"devices; it needs KERAS_BACKEND=tensorflow (the backend is "
+                          f"{backend}): set logical_cpus=0")
+    if config.strategy not in ("none", "mirrored"):
+        raise ConfigError(f"strategy must be 'none' or 'mirrored', not {config.strategy!r}")
+    if config.strategy == "mirrored":
+        raise ConfigError(f"strategy 'mirrored' is tf.distribute.MirroredStrategy; it needs "
+                          f"KERAS_BACKEND=tensorflow (the backend is {backend}): set "
+                          "strategy=none")
+
+
+class _NoStrategy:
+    """Stands in for ``tf.distribute``'s default strategy on the other backends."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
 def _strategy(config: ExperimentConfig):
+    if not on_tensorflow():
+        _refuse_tensorflow_only(config)
+        return _NoStrategy()
     import tensorflow as tf
 
     if config.strategy == "none":
@@ -582,13 +639,14 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
     Keras ``History`` of this call (resumed epochs only, after a restart; the whole run is
     in ``history.csv``).
 
-    ``train_data`` / ``val_data``: optional ``tf.data`` datasets of ``(images, labels)`` to
-    use instead of the config's data (then ``steps_per_epoch`` is required when
-    ``train_data`` repeats). Running the same call again after a kill resumes after the last
-    committed epoch (:mod:`lpr_lib.runs`). The config and the data are checked before the run
-    folder is touched; a folder that holds a finished run, or a run started with another
-    config, is refused unless ``overwrite`` (the old run is then kept aside until the new one
-    has committed its first epoch).
+    ``train_data`` / ``val_data``: optional ``tf.data`` datasets of ``(images, labels)``, or
+    :class:`~lpr_lib.data.PlateDataset` s (any backend), to use instead of the config's data
+    (then ``steps_per_epoch`` is required when ``train_data`` repeats). Running the same
+    call again after a kill resumes after the last committed epoch (:mod:`lpr_lib.runs`).
+    The config and the data are checked before the run folder is touched; a folder that
+    holds a finished run, or a run started with another config, is refused unless
+    ``overwrite`` (the old run is then kept aside until the new one has committed its first
+    epoch).
     """
     from lpr_lib.model import build_model, count_flops, count_params
     from lpr_lib.repro import set_seed, write_result
@@ -607,10 +665,7 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
         val_data = cfg_val if val_data is None else val_data
         steps_per_epoch = steps_per_epoch or steps
     elif steps_per_epoch is None:
-        n = int(train_data.cardinality())
-        if n <= 0:
-            raise ValueError("train_data repeats (or its size is unknown): give steps_per_epoch")
-        steps_per_epoch = n
+        steps_per_epoch = _batches_per_pass(train_data)
     kind = config.model.kind_head
     train_ds = _with_targets(train_data, kind)
     val_ds = _with_targets(val_data, kind) if val_data is not None else None
@@ -639,12 +694,13 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
 
     monitor = "val_chars_plate_acc" if val_ds is not None else "chars_plate_acc"
     cbs = [
+        *_epoch_pins(train_ds),
         EpochSpeed(config.batch_size, steps_per_epoch),
         keras.callbacks.TerminateOnNaN(),
         *callbacks,
         CommitEpochs(run, monitor),  # last: it writes what the others added to the logs
     ]
-    if config.tensorboard and _has_tensorboard():
+    if config.tensorboard and _has_tensorboard(out):
         cbs.insert(0, keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False,
                                                   profile_batch=0))
     history = keras.callbacks.History()
@@ -668,6 +724,14 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
     return history
 
 
+def _epoch_pins(train_ds) -> list:
+    """A :class:`~lpr_lib.data.PlateDataset` learns each epoch's number from ``fit`` (so a
+    resumed run sees the batches the first would have); ``tf.data`` needs nothing."""
+    from lpr_lib.data.pydataset import PinEpoch, PlateDataset
+
+    return [PinEpoch(train_ds)] if isinstance(train_ds, PlateDataset) else []
+
+
 def _load_initial_weights(model, source) -> None:
     """Copy the weights of a trained model (file or run folder) into ``model``, layer by
     layer; a clear error when the two architectures differ."""
@@ -684,14 +748,31 @@ def _load_initial_weights(model, source) -> None:
         w.assign(theirs[key])
 
 
-def _has_tensorboard() -> bool:
+def _has_tensorboard(out: Path) -> bool:
+    """Whether the TensorBoard callback can write ``<out>/logs`` (it writes through
+    ``tf.summary``: on the other backends it is left out, and TensorFlow not imported)."""
     import importlib.util
 
+    if not on_tensorflow():
+        print(f"note: no TensorBoard logs in {out / 'logs'} on the {keras.backend.backend()} "
+              "backend (Keras writes them through TensorFlow); history.csv has every epoch",
+              file=sys.stderr)
+        return False
     if importlib.util.find_spec("tensorboard") is None:
         print("note: TensorBoard is not installed (pip install tensorboard): no logs/ written",
               file=sys.stderr)
         return False
     return True
+
+
+def _batches_per_pass(ds) -> int:
+    """Batches in one pass of a finite dataset (``tf.data`` or ``PyDataset``); a
+    ``ValueError`` when it repeats or its size is unknown."""
+    n = len(ds) if hasattr(ds, "__len__") and not hasattr(ds, "cardinality") \
+        else int(ds.cardinality())
+    if n <= 0:
+        raise ValueError("train_data repeats (or its size is unknown): give steps_per_epoch")
+    return n
 
 
 def _read_history(path: Path) -> list[dict]:

@@ -86,3 +86,90 @@ def test_model_saved_on_jax_loads_under_tensorflow(jax_run):
     pred = model.predict(run["x"], verbose=0)
     np.testing.assert_allclose(pred["chars"], run["chars"], atol=1e-4)
     np.testing.assert_allclose(pred["length"], run["length"], atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------ lpr CLI
+
+CLI = textwrap.dedent("""
+    import contextlib, json, os, sys
+    from pathlib import Path
+    os.environ["KERAS_BACKEND"] = "jax"
+    sys.modules["tensorflow"] = None  # `import tensorflow` now fails: lpr must not need it
+    import lpr_lib.train
+    from lpr_lib.cli import main
+
+    out = Path(sys.argv[1])
+    lpr_lib.train.RUNS_DIR = out / "runs"  # synthetic plates rendered here, not in the repo
+    codes = []
+    for i, argv in enumerate(json.loads(sys.argv[2])):
+        with open(out / f"{i}.out", "w", encoding="utf-8") as fh, contextlib.redirect_stdout(fh):
+            codes.append(main(argv))
+    loaded = sorted(m for m, v in sys.modules.items()
+                    if m.split(".")[0] == "tensorflow" and v is not None)
+    (out / "codes.json").write_text(json.dumps({"codes": codes, "tensorflow": loaded}))
+""")
+
+
+@pytest.fixture(scope="module")
+def jax_cli(tmp_path_factory):
+    """`lpr train`, `lpr eval`, `lpr predict` and `lpr export` run in one process on JAX,
+    with TensorFlow unimportable: a tiny model trained on rendered plates, then read."""
+    import json
+
+    out = tmp_path_factory.mktemp("jax_cli")
+    run = out / "run"
+    images = sorted(str(p) for p in (ROOT / "data_samples").glob("*.jpg"))[:3]
+    commands = [
+        ["train", "--out", str(run), "--set", "epochs=1", "data.synthetic_train=64",
+         "data.val_size=16", "batch_size=16", "model.width=0.125", "verbose=0"],
+        ["eval", str(ROOT / "data_samples"), "--model", str(run), "--json"],
+        ["predict", *images, str(out / "missing.jpg"), "--model", str(run), "--json"],
+        ["export", "--model", str(run), "--out", str(out / "exported")],
+    ]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", CLI, str(out), json.dumps(commands)], env=env,
+                          cwd=out, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "codes.json").read_text())
+    outputs = [(out / f"{i}.out").read_text(encoding="utf-8") for i in range(len(commands))]
+    return out, images, result, outputs, proc.stderr
+
+
+def test_lpr_train_eval_predict_on_jax_without_tensorflow(jax_cli):
+    import json
+
+    out, images, result, outputs, stderr = jax_cli
+    assert result["tensorflow"] == [], result  # nothing imported TensorFlow
+    assert result["codes"][:3] == [0, 0, 1], (result, stderr[-3000:])  # 1: a missing image
+    run = out / "run"
+    assert (run / "best.keras").is_file() and len((run / "history.csv").read_text().split()) == 2
+    assert list((out / "runs" / "synth").iterdir())  # the synthetic plates were rendered there
+    from lpr_lib.data import load_samples
+
+    report = json.loads(outputs[1])
+    plates = len(load_samples(ROOT / "data_samples"))
+    assert report["results"][str(ROOT / "data_samples")]["n_plates"] == plates
+    plates = json.loads(outputs[2])["plates"]
+    assert [p["image"] for p in plates[:3]] == images and plates[3]["error"] == "file not found"
+    assert all(0 <= p["confidence"] <= 1 for p in plates[:3])
+
+
+def test_lpr_export_on_jax_without_tensorflow_says_it_needs_it(jax_cli):
+    out, _, result, _, stderr = jax_cli
+    assert result["codes"][3] == 2
+    assert f"lpr export: error: lpr export (SavedModel and TFLite files, into {out / 'exported'})" \
+        " needs TensorFlow" in stderr
+    assert not (out / "exported").exists()
+
+
+def test_the_jax_run_reads_the_same_under_tensorflow(jax_cli):
+    """The model trained under JAX, read under TensorFlow (its preprocessing, its backend),
+    gives the confidences `lpr predict` gave under JAX (NumPy preprocessing)."""
+    import json
+
+    from lpr_lib.export import Predictor, load_model
+
+    out, images, _, outputs, _ = jax_cli
+    jax_conf = [p["confidence"] for p in json.loads(outputs[2])["plates"][:3]]
+    readings = Predictor(load_model(out / "run"), min_confidence=0.0).read(images)
+    np.testing.assert_allclose([r.confidence for r in readings], jax_conf, atol=1e-4)

@@ -80,7 +80,7 @@ def test_set_overrides():
 
 
 def test_augment_takes_a_mapping_checked_when_the_config_loads(tmp_path):
-    from lpr_lib.data.pipeline import AugmentConfig, _augment_config
+    from lpr_lib.data.augmentation import AugmentConfig, _augment_config
 
     cfg = ExperimentConfig().override(["data.augment={downscale_prob: 0.6, downscale: [0.4, 0.8]}"])
     aug = _augment_config(cfg.data.augment)

@@ -204,9 +204,11 @@ cells = [
     code("data.AugmentConfig()"),
     md("`augment` works on whole batches (each image draws its own strengths; the order of the\n"
        "colour operations is drawn once per batch, which matters little since, clipping aside,\n"
-       "they commute). Every random draw is *stateless*, a function of the seed and of a key\n"
-       "drawn for each batch from a seeded stream: a run is reproducible whatever the number of\n"
-       "parallel workers, and each epoch sees new augmentations."),
+       "they commute). It is written in NumPy and OpenCV (`lpr_lib.data.augmentation`), so that the\n"
+       "`tf.data` pipeline (through `tf.numpy_function`) and the TensorFlow-free input path of\n"
+       "the other Keras backends run the same code. Every random draw is a function of the seed\n"
+       "and of a key drawn for each batch from a seeded stream: a run is reproducible whatever\n"
+       "the number of parallel workers, and each epoch sees new augmentations."),
     code("fig = viz.augmentation_grid(gen.sample_at(1).image, n=8)\n"
          "save_fig(fig, '03_augmentation'); plt.close(fig)"),
     md("```{figure} figures/03_augmentation.png\n"
@@ -223,7 +225,7 @@ cells = [
          "         'colour': dict(brightness=0.25, contrast=(0.6, 1.4), saturation=(0.5, 1.5)),\n"
          "         'affine + crop jitter': dict(affine_prob=1.0)}\n"
          "base = gen.sample_at(2).image\n"
-         "imgs = [data.augment(base, 7, data.AugmentConfig(**{**none.to_dict(), **kw})).numpy()\n"
+         "imgs = [data.augment(base, 7, data.AugmentConfig(**{**none.to_dict(), **kw}))\n"
          "        for kw in parts.values()]\n"
          "fig = viz.image_grid([base] + imgs, ['original', *parts], ncols=5)\n"
          "save_fig(fig, '03_augmentation_parts'); plt.close(fig)"),

@@ -27,6 +27,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
 #: Size (H, W) a CCPD plate is warped to: the model's input, the 3:1 aspect of a one-row plate.
 CCPD_WARP_SIZE = (48, 144)
+#: The input pipelines' default image size (H, W), the seed's model's.
+DEFAULT_SIZE = (48, 144)
 
 # CCPD's own lists (README of github.com/detectRecog/CCPD), reproduced exactly. The last entry of
 # each, the letter "O", is CCPD's mark for "no character": Chinese plates never use O.
@@ -623,9 +625,22 @@ def iter_entries(source, check: bool = True) -> Iterator[Sample | Problem]:
     elif fmt == "filename":
         yield from _filename_entries(path, check)
     else:
-        from lpr_lib.data.pipeline import tfrecord_entries
+        yield from _tfrecord_entries(path, check)
 
-        yield from tfrecord_entries(path, check)
+
+def _tfrecord_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
+    """A TFRecord file's samples (read by TensorFlow: a clear error without it)."""
+    try:
+        from lpr_lib.data.pipeline import tfrecord_entries
+    except ImportError as err:
+        if err.name not in (None, "tensorflow"):
+            raise
+        from lpr_lib._tf import TensorFlowRequired
+
+        raise TensorFlowRequired(f"{path}: reading TFRecord files needs TensorFlow (pip install "
+                                 "tensorflow); or give the images as a folder or label file")\
+            from None
+    yield from tfrecord_entries(path, check)
 
 
 def _collect(entries: Iterable[Sample | Problem]) -> list[Sample]:

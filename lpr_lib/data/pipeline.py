@@ -1,27 +1,29 @@
 """The ``tf.data`` input pipeline: decode, resize, augment, whiten, shuffle, batch, prefetch.
 
 One function, :func:`preprocess`, turns a decoded image into the model's input; training,
-evaluation, prediction and the exported model all call it, so that they cannot disagree.
-:func:`augment` is the seed's augmentation plus the geometric jitter real crops need. Every
-random draw is *stateless*, keyed by (seed, a per-batch key from a seeded stream): the same seed
-gives the same batches whatever the number of parallel workers, and every epoch draws new ones.
+evaluation, prediction and the exported model all call it, so that they cannot disagree (the
+TensorFlow-free path, :mod:`lpr_lib.data.pydataset`, has its NumPy twin, tested against it).
+The augmentation is :func:`lpr_lib.data.augmentation.augment`, NumPy and OpenCV, called per batch
+through ``tf.numpy_function``: the one definition every backend uses. Its draws are keyed by
+(seed, a per-batch key from a seeded stream): the same seed gives the same batches whatever
+the number of parallel workers, and every epoch draws new ones.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 
-from lpr_lib.data.formats import (TFRECORD_SUFFIXES, DataError, Problem, Sample, label_problem,
-                                  load_samples, read_bytes, read_image)
+from lpr_lib.data.augmentation import (  # noqa: F401  (re-exported: the pipeline's names)
+    AugmentConfig, _augment_config, affine_matrix, augment)
+from lpr_lib.data.formats import (DEFAULT_SIZE, TFRECORD_SUFFIXES, DataError, Problem, Sample,
+                                  label_problem, load_samples, read_bytes, read_image)
 from lpr_lib.plates import MAX_LEN, text_to_labels
 from lpr_lib.repro import DEFAULT_SEED
 
 AUTOTUNE = tf.data.AUTOTUNE
-DEFAULT_SIZE = (48, 144)
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -56,236 +58,17 @@ def decode_image(data: tf.Tensor, image_size=DEFAULT_SIZE) -> tf.Tensor:
 
 # --------------------------------------------------------------------------- augmentation
 
-@dataclass
-class AugmentConfig:
-    """Strengths of every augmentation; a probability of 0 (or a strength of 0) turns one off.
+def _augment_batch(images: tf.Tensor, key: tf.Tensor, seed: int,
+                   config: AugmentConfig) -> tf.Tensor:
+    """:func:`lpr_lib.data.augmentation.augment` (NumPy/OpenCV) on one batch inside ``tf.data``,
+    keyed by ``(seed, key)``; float32 in [0, 1] of the batch's shape."""
 
-    Intensities are in units of the [0, 1] image. Geometry (rotation, shear, scale, shift and the
-    per-side crop jitter) is composed into one affine transform, so the image is resampled once.
-    """
+    def run(batch, k):
+        return augment(batch, (seed, int(k)), config)
 
-    # the seed's photometric augmentation, applied in a random order
-    brightness: float = 0.25  # max additive delta
-    contrast: tuple[float, float] = (0.6, 1.4)
-    saturation: tuple[float, float] = (0.5, 1.5)
-    hue: float = 0.0  # off by default: plate colour tells the kind of plate
-    # the seed's noise
-    noise_prob: float = 0.5
-    noise_std: float = 0.04  # Gaussian noise, std (drawn uniformly in [0, noise_std])
-    salt_pepper_prob: float = 0.3
-    salt_pepper_amount: float = 0.02  # share of pixels set to black or white
-    # geometry, for real crops whose plate is never perfectly framed
-    affine_prob: float = 0.8
-    rotation_deg: float = 4.0
-    shear: float = 0.1  # horizontal shear (x += shear * y)
-    # vertical shear (y += shear_y * x): the character row slants while verticals stay upright,
-    # as in a detector's axis-aligned box around a plate seen from one side (rectified crops,
-    # such as those warped out of a CCPD scene by their four corners, never show it)
-    shear_y: float = 0.0
-    scale: tuple[float, float] = (0.92, 1.05)
-    shift: tuple[float, float] = (0.03, 0.03)  # max shift as a share of (H, W)
-    crop_jitter: float = 0.04  # each side moves in or out by up to this share
-    fill_mode: str = "nearest"  # how pixels outside the crop are filled
-    # capture resolution: shrink by a factor in ``downscale`` (one per batch), then enlarge back;
-    # a sharp 136x36 crop then looks like a 94x24 one from a parking-lot camera
-    downscale_prob: float = 0.3
-    downscale: tuple[float, float] = (0.45, 0.9)
-    # white balance: each channel scaled by its own factor in [1 - g, 1 + g] (a camera's colour
-    # cast; small enough that a blue plate stays blue)
-    channel_gain: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> AugmentConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown AugmentConfig field(s): {sorted(unknown)}")
-        defaults = asdict(cls())
-        values = {}
-        for key, value in data.items():
-            default = defaults[key]
-            if isinstance(default, tuple):
-                ok = (isinstance(value, (list, tuple)) and len(value) == len(default)
-                      and all(_is_number(v) for v in value))
-                value = tuple(float(v) for v in value) if ok else value
-            elif isinstance(default, str):
-                ok = isinstance(value, str)
-            else:
-                ok = _is_number(value)
-                value = float(value) if ok else value
-            if not ok:
-                raise ValueError(f"AugmentConfig.{key} must be like {default!r}, got {value!r}")
-            values[key] = value
-        return cls(**values)
-
-    @classmethod
-    def none(cls) -> AugmentConfig:
-        """No augmentation at all (every probability and strength zero)."""
-        return cls(brightness=0.0, contrast=(1.0, 1.0), saturation=(1.0, 1.0), noise_prob=0.0,
-                   salt_pepper_prob=0.0, affine_prob=0.0, downscale_prob=0.0)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _seeds(seed, n: int) -> tf.Tensor:
-    """``n`` independent stateless seeds (n, 2) from one seed: an int or a (2,) tensor."""
-    if isinstance(seed, (int, np.integer)):
-        seed = tf.constant([int(seed), 0], tf.int64)
-    return tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=n)
-
-
-def _uniform(seed, low, high, shape):
-    return tf.random.stateless_uniform(shape, seed, minval=low, maxval=high)
-
-
-def _per_image(x):
-    """(B,) -> (B, 1, 1, 1), to broadcast one value per image."""
-    return x[:, None, None, None]
-
-
-def affine_matrix(seed, height, width, cfg: AugmentConfig, batch: int | None = None) -> tf.Tensor:
-    """Random affine transforms (the 8 numbers of ``ImageProjectiveTransformV3``, mapping output
-    pixels to input pixels): rotation, shear, scale and shift about the centre, with an
-    independent jitter of each side of the crop. Shape (8,), or (batch, 8) for a batch."""
-    b = 1 if batch is None else batch
-    s = _seeds(seed, 5)
-    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    angle = _uniform(s[0], -1.0, 1.0, (b,)) * cfg.rotation_deg * np.pi / 180
-    shear = _uniform(s[1], -1.0, 1.0, (b,)) * cfg.shear
-    # its own stream folded from s[1], so that shear_y=0 draws exactly what it drew before
-    shear_y = _uniform(tf.random.experimental.stateless_fold_in(s[1], 1), -1.0, 1.0,
-                       (b,)) * cfg.shear_y
-    zoom = _uniform(s[2], cfg.scale[0], cfg.scale[1], (b,))
-    # crop jitter: left, top, right, bottom margins in [-j, j]; changes scale and centre per axis
-    m = _uniform(s[3], -cfg.crop_jitter, cfg.crop_jitter, (4, b))
-    sx = zoom / (1.0 - m[0] - m[2])  # the output is this much larger than the jittered crop
-    sy = zoom / (1.0 - m[1] - m[3])
-    cx_in = w * (0.5 + (m[0] - m[2]) / 2)  # centre of the jittered crop in the input
-    cy_in = h * (0.5 + (m[1] - m[3]) / 2)
-    shift = _uniform(s[4], -1.0, 1.0, (2, b))
-    out_cx = w / 2 + shift[1] * cfg.shift[1] * w
-    out_cy = h / 2 + shift[0] * cfg.shift[0] * h
-    # forward map A = R(angle) @ [[1, shear], [shear_y, 1]] @ diag(sx, sy); the transform
-    # needs its inverse: input = centre_in + A^-1 (output - centre_out)
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    a00, a01 = (cos - sin * shear_y) * sx, (cos * shear - sin) * sy
-    a10, a11 = (sin + cos * shear_y) * sx, (sin * shear + cos) * sy
-    det = a00 * a11 - a01 * a10
-    i00, i01, i10, i11 = a11 / det, -a01 / det, -a10 / det, a00 / det
-    off_x = cx_in - (i00 * out_cx + i01 * out_cy)
-    off_y = cy_in - (i10 * out_cx + i11 * out_cy)
-    zero = tf.zeros_like(angle)
-    matrices = tf.stack([i00, i01, off_x, i10, i11, off_y, zero, zero], axis=1)
-    return matrices[0] if batch is None else matrices
-
-
-def _adjust_saturation(images, factor):
-    """``tf.image.adjust_saturation`` with one factor per image, without the HSV round trip.
-
-    With hue and value (the channel maximum) fixed, every channel is ``v - s * k`` for a
-    hue-dependent ``k``; scaling the saturation ``s`` by ``f`` (capped at ``s = 1``) is therefore
-    ``v - f_eff * (v - c)`` with ``f_eff = min(f, v / (v - min))``.
-    """
-    v = tf.reduce_max(images, axis=-1, keepdims=True)
-    spread = v - tf.reduce_min(images, axis=-1, keepdims=True)
-    f = tf.minimum(_per_image(factor), tf.math.divide_no_nan(v, spread))
-    return v - f * (v - images)
-
-
-def _adjust_hue(images, delta):
-    hsv = tf.image.rgb_to_hsv(images)
-    hue = tf.math.floormod(hsv[..., :1] + _per_image(delta), 1.0)
-    return tf.image.hsv_to_rgb(tf.concat([hue, hsv[..., 1:]], axis=-1))
-
-
-def _colour(images, seed, cfg: AugmentConfig):
-    """Brightness, contrast and saturation (and hue, and the channel gains) in a random
-    order, clipping after each."""
-    b = tf.shape(images)[0]
-    s = _seeds(seed, 5)
-    ops = []  # only the operations switched on (a zero-width range means off)
-    if cfg.brightness > 0:
-        delta = _uniform(s[0], -cfg.brightness, cfg.brightness, (b,))
-        ops.append(lambda x: x + _per_image(delta))
-    if cfg.contrast[1] > cfg.contrast[0]:
-        f = _uniform(s[1], cfg.contrast[0], cfg.contrast[1], (b,))
-
-        def contrast(x):  # as tf.image.adjust_contrast: about each channel's mean
-            mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-            return (x - mean) * _per_image(f) + mean
-
-        ops.append(contrast)
-    if cfg.saturation[1] > cfg.saturation[0]:
-        sat = _uniform(s[2], cfg.saturation[0], cfg.saturation[1], (b,))
-        ops.append(lambda x: _adjust_saturation(x, sat))
-    if cfg.hue > 0:
-        hue = _uniform(s[3], -cfg.hue, cfg.hue, (b,))
-        ops.append(lambda x: _adjust_hue(x, hue))
-    if cfg.channel_gain > 0:  # its own stream, so that the other draws stay as they were
-        gain = _uniform(tf.random.experimental.stateless_fold_in(s[0], 1),
-                        1.0 - cfg.channel_gain, 1.0 + cfg.channel_gain, (b, 1, 1, 3))
-        ops.append(lambda x: x * gain)
-    if not ops:
-        return images
-    # a random order per batch (each image keeps its own strengths): without the clipping
-    # these operations commute, so a per-image order would change little and cost 3x more
-    order = tf.argsort(tf.random.stateless_uniform((len(ops),), s[4]))
-    for step in range(len(ops)):
-        images = tf.switch_case(order[step], [lambda op=op, x=images: op(x) for op in ops])
-        images = tf.clip_by_value(images, 0.0, 1.0)
-    return images
-
-
-def augment(images, seed=DEFAULT_SEED, config: AugmentConfig | None = None) -> tf.Tensor:
-    """Augment a batch (B, H, W, 3) or one image (H, W, 3), uint8 or float in [0, 1]; returns
-    float32 in [0, 1]. Every image of a batch draws its own parameters.
-
-    Geometry first (one affine resampling: rotation, shear, scale, shift, crop jitter), then
-    the capture resolution (down then up again, one factor per batch), then
-    brightness/contrast/saturation in a random order (one order per batch), then Gaussian and
-    salt-and-pepper noise, then clipping. ``seed`` is an int or a (2,) integer tensor; the
-    result is a function of the images and the seed alone (stateless random ops). Vectorised
-    over the batch: the pipeline augments whole batches, several times faster than image by
-    image.
-    """
-    cfg = config or AugmentConfig()
-    images = tf.image.convert_image_dtype(tf.convert_to_tensor(images), tf.float32)
-    single = images.shape.rank == 3
-    if single:
-        images = images[None]
-    s = _seeds(seed, 7)
-    shape = tf.shape(images)
-    b, height, width = shape[0], shape[1], shape[2]
-    coin = tf.random.stateless_uniform((4, b), s[0])
-    if cfg.affine_prob > 0:
-        moved = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=affine_matrix(s[1], height, width, cfg, batch=b),
-            output_shape=shape[1:3], fill_value=0.0, interpolation="BILINEAR",
-            fill_mode=cfg.fill_mode.upper())
-        images = tf.where(_per_image(coin[0] < cfg.affine_prob), moved, images)
-    if cfg.downscale_prob > 0 and cfg.downscale[0] < 1:
-        f = _uniform(s[6], cfg.downscale[0], cfg.downscale[1], ())
-        small = tf.cast(tf.math.ceil(tf.cast(shape[1:3], tf.float32) * f), tf.int32)
-        low = tf.image.resize(tf.image.resize(images, small, method="area"), shape[1:3],
-                              method="bilinear")
-        images = tf.where(_per_image(coin[3] < cfg.downscale_prob), low, images)
-    images = _colour(images, s[2], cfg)
-    if cfg.noise_prob > 0 and cfg.noise_std > 0:
-        std = _uniform(s[3], 0.0, cfg.noise_std, (b,)) * tf.cast(coin[1] < cfg.noise_prob,
-                                                                  tf.float32)
-        images = images + _per_image(std) * tf.random.stateless_normal(shape, s[4])
-    if cfg.salt_pepper_prob > 0 and cfg.salt_pepper_amount > 0:
-        amount = cfg.salt_pepper_amount * tf.cast(coin[2] < cfg.salt_pepper_prob, tf.float32)
-        u = tf.random.stateless_uniform(tf.concat([shape[:3], [1]], 0), s[5])
-        half = _per_image(amount) / 2
-        images = tf.where(u < half, 0.0, tf.where(u > 1 - half, 1.0, images))
-    images = tf.clip_by_value(images, 0.0, 1.0)
-    return images[0] if single else images
+    out = tf.numpy_function(run, [images, key], tf.float32, stateful=False)
+    out.set_shape(images.shape)
+    return out
 
 
 # --------------------------------------------------------------------------- datasets
@@ -344,27 +127,16 @@ def _finish(ds, batch_size, image_size, whiten, augment_config, seed, drop_remai
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if augment_config is not None:
         # one random key per batch, from a seeded stream that differs between epochs (and
-        # between runs only when the seed does); the stateless ops are keyed by (seed, key)
+        # between runs only when the seed does); the augmentation's draws are keyed by (seed, key)
         keys = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
 
         def aug(key, batch):
             images, labels = batch
-            return augment(images, tf.stack([tf.constant(int(seed), tf.int64), key]),
-                           augment_config), labels
+            return _augment_batch(images, key, int(seed), augment_config), labels
 
         ds = tf.data.Dataset.zip((keys, ds)).map(aug, num_parallel_calls=AUTOTUNE)
     ds = ds.map(lambda x, y: (preprocess(x, image_size, whiten), y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
-
-
-def _augment_config(augment) -> AugmentConfig | None:
-    if augment is True:
-        return AugmentConfig()
-    if augment in (False, None):
-        return None
-    if isinstance(augment, dict):
-        return AugmentConfig.from_dict(augment)
-    return augment
 
 
 def make_dataset(source, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten: bool = True,

@@ -44,9 +44,9 @@ def image_grid(images, titles=None, ncols: int = 4, width: float = 2.0):
 
 def augmentation_grid(image, config=None, n: int = 12, seed: int = DEFAULT_SEED, ncols: int = 4):
     """The first image untouched, then ``n - 1`` augmented copies (seeds seed, seed+1, ...)."""
-    from lpr_lib.data.pipeline import augment
+    from lpr_lib.data.augmentation import augment
 
-    out = [np.asarray(image)] + [augment(image, seed + i, config).numpy() for i in range(n - 1)]
+    out = [np.asarray(image)] + [augment(image, seed + i, config) for i in range(n - 1)]
     return image_grid(out, ["original"] + [f"seed {seed + i}" for i in range(n - 1)], ncols)
 
 
