@@ -54,8 +54,9 @@ class DataConfig:
     train: str | None = None
     #: validation data; ``None`` = synthetic plates from another seed (or none if val_size=0)
     val: str | None = None
-    #: the model's input (H, W): 32x96 holds every detail of a real crop (94x24 to 136x36)
-    #: at 2.25x fewer pixels than the seed's 48x144 (``configs/seed_full.yaml``)
+    #: the model's input (H, W): 32x96 holds every pixel of a real crop (94x24 to 136x36) at
+    #: 2.25x fewer pixels than the seed's 48x144; 48x144 gives the backbone a finer last map
+    #: (3x9 cells against 2x6) and reads real plates better (``configs/real_mix_48.yaml``)
     image_size: list[int] = field(default_factory=lambda: [32, 96])
     #: per-image standardisation (the seed's "whitening"), else scale to [0, 1]
     whiten: bool = True

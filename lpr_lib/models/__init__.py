@@ -4,7 +4,7 @@
 name        what it is
 ==========  ===================================================================================
 mixed       the default: trained on synthetic plates mixed with real crops
-            (``configs/real_mix.yaml``)
+            (``configs/real_mix_48.yaml``)
 synthetic   trained on synthetic plates alone (``configs/default.yaml``): what the generator
             teaches without a single real photograph
 ==========  ===================================================================================
@@ -30,7 +30,7 @@ MODELS_DIR = Path(__file__).parent
 
 #: name -> one line about it
 SHIPPED = {
-    "mixed": "ResNet-18 x0.25 at 32x96, synthetic plates + real crops",
+    "mixed": "ResNet-18 x0.25 at 48x144, synthetic plates + real crops",
     "synthetic": "ResNet-18 x0.25 at 32x96, synthetic plates only",
 }
 DEFAULT_MODEL = "mixed"
