@@ -37,8 +37,13 @@ ROWS = [
     ("real_only", "real crops only, the default run's budget", "configs/default.yaml",
      [f"data.mix=[{{source: '{REAL_TRAIN}', weight: 1}}]", "steps_per_epoch=625"],
      "runs/study_real_only"),
-    ("mixed_long", "synthetic + real crops, 1:1, 40 epochs (the shipped model 'mixed')",
+    ("mixed_long", "synthetic + real crops, 1:1, 40 epochs (first lettering, lr 2e-3)",
      "configs/real_mix.yaml", [], "runs/real_mix"),
+    ("mixed_finetuned", "the mixed model (new lettering, lr 8e-3), 30 more epochs of the "
+     "mixture augmented like a detector's boxes", "configs/real_mix_ft.yaml", [],
+     "runs/real_mix_ft"),
+    ("mixed_48x144", "synthetic + real crops, 1:1, 36 epochs at 48x144, augmented like a "
+     "detector's boxes", "configs/real_mix_48.yaml", [], "runs/real_mix_48"),
 ]
 
 
