@@ -144,7 +144,8 @@ class ExperimentConfig:
     #: TensorFlow thread pools; 0 = TensorFlow's choice (set before TF starts)
     intra_op_threads: int = 0
     inter_op_threads: int = 0
-    #: "none" or "mirrored" (tf.distribute.MirroredStrategy over all visible devices)
+    #: "none", "mirrored" (TensorFlow: tf.distribute.MirroredStrategy over all visible
+    #: devices) or "data_parallel" (JAX: keras.distribution.DataParallel over all devices)
     strategy: str = "none"
     #: split the CPU into this many logical devices (for MirroredStrategy on one CPU)
     logical_cpus: int = 0
@@ -583,8 +584,7 @@ def _refuse_tensorflow_only(config: ExperimentConfig) -> None:
         raise ConfigError(f"logical_cpus={config.logical_cpus} splits the CPU into TensorFlow "
                           f"devices; it needs KERAS_BACKEND=tensorflow (the backend is "
                           f"{backend}): set logical_cpus=0")
-    if config.strategy not in ("none", "mirrored"):
-        raise ConfigError(f"strategy must be 'none' or 'mirrored', not {config.strategy!r}")
+    _known_strategy(config)
     if config.strategy == "mirrored":
         raise ConfigError(f"strategy 'mirrored' is tf.distribute.MirroredStrategy; it needs "
                           f"KERAS_BACKEND=tensorflow (the backend is {backend}): set "
@@ -600,7 +600,37 @@ class _NoStrategy:
         return contextlib.nullcontext()
 
 
+STRATEGIES = ("none", "mirrored", "data_parallel")
+
+
+def _known_strategy(config: ExperimentConfig) -> None:
+    if config.strategy not in STRATEGIES:
+        raise ConfigError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, not "
+                          f"{config.strategy!r}")
+
+
+def _data_parallel(config: ExperimentConfig) -> None:
+    """``keras.distribution.DataParallel`` over every device JAX sees: the model replicated,
+    each batch split between the devices (so ``batch_size`` must divide among them)."""
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise ConfigError(f"strategy 'data_parallel' is keras.distribution.DataParallel, which "
+                          f"Keras implements for JAX (the backend is {backend}): on TensorFlow "
+                          "use strategy=mirrored")
+    devices = keras.distribution.list_devices()
+    if config.batch_size % len(devices):
+        raise ConfigError(f"batch_size={config.batch_size} does not split evenly over the "
+                          f"{len(devices)} devices of strategy 'data_parallel'")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    print(f"data_parallel: each batch split over {len(devices)} devices "
+          f"({', '.join(devices)})", file=sys.stderr)
+
+
 def _strategy(config: ExperimentConfig):
+    _known_strategy(config)
+    if config.strategy == "data_parallel":
+        _data_parallel(config)
+        return _NoStrategy()
     if not on_tensorflow():
         _refuse_tensorflow_only(config)
         return _NoStrategy()
@@ -608,11 +638,9 @@ def _strategy(config: ExperimentConfig):
 
     if config.strategy == "none":
         return tf.distribute.get_strategy()
-    if config.strategy == "mirrored":
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
-            [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices)
-    raise ConfigError(f"strategy must be 'none' or 'mirrored', not {config.strategy!r}")
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+        [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices)
 
 
 class EpochSpeed(keras.callbacks.Callback):

@@ -173,3 +173,30 @@ def test_the_jax_run_reads_the_same_under_tensorflow(jax_cli):
     jax_conf = [p["confidence"] for p in json.loads(outputs[2])["plates"][:3]]
     readings = Predictor(load_model(out / "run"), min_confidence=0.0).read(images)
     np.testing.assert_allclose([r.confidence for r in readings], jax_conf, atol=1e-4)
+
+
+def test_data_parallel_splits_each_batch_over_the_jax_devices(tmp_path):
+    """strategy=data_parallel (keras.distribution.DataParallel) trains on two JAX devices (the
+    CPU split in two by XLA_FLAGS), TensorFlow unimportable; the model saved is a plain one."""
+    import json
+
+    run = tmp_path / "run"
+    commands = [["train", "--out", str(run), "--set", "epochs=1", "data.synthetic_train=64",
+                 "data.val_size=16", "batch_size=16", "model.width=0.125", "verbose=0",
+                 "strategy=data_parallel"]]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT),
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = subprocess.run([sys.executable, "-c", CLI, str(tmp_path), json.dumps(commands)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "codes.json").read_text())
+    assert result == {"codes": [0], "tensorflow": []}, proc.stderr[-3000:]
+    assert "each batch split over 2 devices" in proc.stderr
+    assert (run / "best.keras").is_file() and len((run / "history.csv").read_text().split()) == 2
+    # an odd batch cannot be split: refused before the run folder is made
+    commands[0][commands[0].index("batch_size=16")] = "batch_size=15"
+    commands[0][2] = str(tmp_path / "odd")
+    proc = subprocess.run([sys.executable, "-c", CLI, str(tmp_path), json.dumps(commands)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "does not split evenly over the 2 devices" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "odd").exists()
