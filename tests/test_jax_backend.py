@@ -110,6 +110,16 @@ CLI = textwrap.dedent("""
 """)
 
 
+def _lpr_on_jax(out, commands, **env):
+    """Run the ``lpr`` commands (argument lists) with :data:`CLI` in one JAX process, in
+    ``out``; the process's result (``out/codes.json`` and ``out/<i>.out`` hold the rest)."""
+    import json
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, "-c", CLI, str(out), json.dumps(commands)], env=env,
+                          cwd=out, capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def jax_cli(tmp_path_factory):
     """`lpr train`, `lpr eval`, `lpr predict` and `lpr export` run in one process on JAX,
@@ -126,9 +136,7 @@ def jax_cli(tmp_path_factory):
         ["predict", *images, str(out / "missing.jpg"), "--model", str(run), "--json"],
         ["export", "--model", str(run), "--out", str(out / "exported")],
     ]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", CLI, str(out), json.dumps(commands)], env=env,
-                          cwd=out, capture_output=True, text=True, timeout=600)
+    proc = _lpr_on_jax(out, commands)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "codes.json").read_text())
     outputs = [(out / f"{i}.out").read_text(encoding="utf-8") for i in range(len(commands))]
@@ -184,10 +192,8 @@ def test_data_parallel_splits_each_batch_over_the_jax_devices(tmp_path):
     commands = [["train", "--out", str(run), "--set", "epochs=1", "data.synthetic_train=64",
                  "data.val_size=16", "batch_size=16", "model.width=0.125", "verbose=0",
                  "strategy=data_parallel"]]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT),
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    proc = subprocess.run([sys.executable, "-c", CLI, str(tmp_path), json.dumps(commands)],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    two_devices = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = _lpr_on_jax(tmp_path, commands, **two_devices)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "codes.json").read_text())
     assert result == {"codes": [0], "tensorflow": []}, proc.stderr[-3000:]
@@ -196,7 +202,6 @@ def test_data_parallel_splits_each_batch_over_the_jax_devices(tmp_path):
     # an odd batch cannot be split: refused before the run folder is made
     commands[0][commands[0].index("batch_size=16")] = "batch_size=15"
     commands[0][2] = str(tmp_path / "odd")
-    proc = subprocess.run([sys.executable, "-c", CLI, str(tmp_path), json.dumps(commands)],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = _lpr_on_jax(tmp_path, commands, **two_devices)
     assert "does not split evenly over the 2 devices" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "odd").exists()

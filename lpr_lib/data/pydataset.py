@@ -353,10 +353,11 @@ class PinEpoch(keras.callbacks.Callback):
 
 # --------------------------------------------------------------------------- builders
 
-def _source_arrays(source, size, check) -> tuple[np.ndarray, np.ndarray]:
+def _source_arrays(source, size, check, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """One source's decoded images and labels; ``caller`` names the builder in the error."""
     samples = load_samples(source, check=bool(check))
     if not samples:
-        raise ValueError(f"make_pydataset: {_name(source)} holds no samples")
+        raise ValueError(f"{caller}: {_name(source)} holds no samples")
     return decode_samples(samples, size)
 
 
@@ -380,7 +381,7 @@ def make_pydataset(source, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten
     batches (default one pass) of an endless shuffled stream; TFRecord files need TensorFlow.
     """
     size = tuple(int(v) for v in image_size)
-    arrays = _source_arrays(source, size, check)
+    arrays = _source_arrays(source, size, check, "make_pydataset")
     return PlateDataset([arrays], batch_size=batch_size, whiten=whiten, augment=augment,
                         shuffle=shuffle, seed=seed, repeat=repeat, steps=steps,
                         drop_remainder=drop_remainder, kind_head=kind_head, workers=workers)
@@ -406,10 +407,7 @@ def mixed_pydataset(parts, batch_size: int = 64, image_size=DEFAULT_SIZE, whiten
         if not weight > 0:
             raise ValueError(f"mixed_dataset: {_name(source)} has weight {weight!r}; weights "
                              "must be > 0")
-        samples = load_samples(source, check=bool(own[0] if own else check))
-        if not samples:
-            raise ValueError(f"mixed_dataset: {_name(source)} holds no samples")
-        arrays.append(decode_samples(samples, size))
+        arrays.append(_source_arrays(source, size, own[0] if own else check, "mixed_dataset"))
         weights.append(float(weight))
     return PlateDataset(arrays, weights, batch_size=batch_size, whiten=whiten, augment=augment,
                         seed=seed, repeat=True, steps=steps, kind_head=kind_head,
