@@ -627,13 +627,13 @@ def _data_parallel(config: ExperimentConfig) -> None:
 
 
 def _strategy(config: ExperimentConfig):
-    _known_strategy(config)
     if config.strategy == "data_parallel":
         _data_parallel(config)
         return _NoStrategy()
     if not on_tensorflow():
-        _refuse_tensorflow_only(config)
+        _refuse_tensorflow_only(config)  # which refuses an unknown strategy too
         return _NoStrategy()
+    _known_strategy(config)
     import tensorflow as tf
 
     if config.strategy == "none":
