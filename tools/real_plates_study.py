@@ -22,20 +22,27 @@ from lpr_lib.repro import REPO_ROOT, SHARED_REAL, write_result
 REAL_TRAIN = "../shared/real_plates/train"
 MIX = f"data.mix=[{{source: synthetic, weight: 0.5}}, {{source: '{REAL_TRAIN}', weight: 0.5}}]"
 
+#: the default run before it moved to 48x144 (the rows trained on it keep it)
+DEFAULT_32 = ["data.image_size=[32, 96]", "epochs=7", "data.val_size=512"]
+#: augmentation like a detector's boxes of real plates (configs/real_mix_48.yaml's)
+DETECTOR_AUG = ("data.augment={rotation_deg: 6.0, shear_y: 0.08, scale: [0.88, 1.06], "
+                "crop_jitter: 0.06, channel_gain: 0.12, downscale_prob: 0.5}")
+
 #: (key, what the row is, config file, overrides, run folder)
 ROWS = [
-    ("synthetic", "synthetic plates only (the default run)", "configs/default.yaml", [],
-     "runs/ch04_default"),
+    ("synthetic", "synthetic plates only (the default run at 32x96, 7 epochs)",
+     "configs/default.yaml", DEFAULT_32, "runs/ch04_default_32"),
     ("synthetic_loose", "synthetic plates only, every crop loose (the generator before tight "
-     "crops)", "configs/default.yaml", ["data.synth={tight_crops: 0.0}"], "runs/study_loose"),
-    ("finetuned", "the synthetic model, fine-tuned 2 epochs on synthetic + real crops",
-     "configs/default.yaml", [MIX, "init_from=runs/ch04_default", "epochs=2",
+     "crops; 32x96)", "configs/default.yaml", [*DEFAULT_32, "data.synth={tight_crops: 0.0}"],
+     "runs/study_loose"),
+    ("finetuned", "the synthetic model (32x96), fine-tuned 2 epochs on synthetic + real crops",
+     "configs/default.yaml", [*DEFAULT_32, MIX, "init_from=runs/ch04_default_32", "epochs=2",
                               "steps_per_epoch=300", "optimizer.learning_rate=0.001",
                               "schedule.warmup_epochs=0.2"], "runs/study_finetuned"),
-    ("mixed_default", "synthetic + real crops, 1:1, the default run's budget",
-     "configs/default.yaml", [MIX], "runs/study_mixed"),
-    ("real_only", "real crops only, the default run's budget", "configs/default.yaml",
-     [f"data.mix=[{{source: '{REAL_TRAIN}', weight: 1}}]", "steps_per_epoch=625"],
+    ("mixed_default", "synthetic + real crops, 1:1, the default run's budget (32x96)",
+     "configs/default.yaml", [*DEFAULT_32, MIX], "runs/study_mixed"),
+    ("real_only", "real crops only, the default run's budget (32x96)", "configs/default.yaml",
+     [*DEFAULT_32, f"data.mix=[{{source: '{REAL_TRAIN}', weight: 1}}]", "steps_per_epoch=625"],
      "runs/study_real_only"),
     ("mixed_long", "synthetic + real crops, 1:1, 40 epochs (first lettering, lr 2e-3)",
      "configs/real_mix.yaml", [], "runs/real_mix"),
@@ -44,6 +51,11 @@ ROWS = [
      "runs/real_mix_ft"),
     ("mixed_48x144", "synthetic + real crops, 1:1, 36 epochs at 48x144, augmented like a "
      "detector's boxes", "configs/real_mix_48.yaml", [], "runs/real_mix_48"),
+    ("synthetic_48x144", "synthetic plates only (the default run, 48x144, 9 epochs)",
+     "configs/default.yaml", [], "runs/ch04_default"),
+    ("synthetic_detector", "synthetic plates only at 48x144, augmented like a detector's "
+     "boxes (the default run otherwise)", "configs/default.yaml", [DETECTOR_AUG],
+     "runs/study_synth_detector"),
 ]
 
 
@@ -65,7 +77,7 @@ def measure(run, cfg) -> dict:
 
     from lpr_lib import data
     from lpr_lib.evaluate import evaluate_model
-    from lpr_lib.export import load_model
+    from lpr_lib.predict import load_model
     from lpr_lib.train import load_history, synthetic_folder
 
     model = load_model(run)
