@@ -1,11 +1,17 @@
 """The multi-label plate reader: a backbone, then one softmax head per character position.
 
 A plate is read as 8 independent classifications over the same alphabet (``CHARS``),
-plus a small head that says whether the plate has 7 or 8 characters::
+plus a small head that says whether the plate has 7 or 8 characters. With the defaults
+(``pooling="flatten"``, input ``plates.DEFAULT_SIZE`` = 48x144)::
 
-    image (32x96x3) -> backbone -> flatten (or the seed's global average pool) -> dropout
+    image (48x144x3) -> backbone (a 3x9 map) -> flatten -> dropout (if set)
         -> Dense(8 * C) -> reshape (8, C) -> softmax = "chars"
         -> Dense(2) -> softmax                       = "length"
+
+``pooling="avg"`` (the seed's global average pooling) puts one average over the map in place
+of the flatten; ``pooling="attention"`` gives each position its own attention map over the
+cells and its own classifier (:class:`CharacterAttention`), and the length head (and the
+optional kind head, ``kind_head``) reads the map's average.
 
 Eight ``Dense(C)`` layers side by side are *the same function* as one ``Dense(8 * C)``
 whose output is cut into 8 rows: each row has its own weights and bias. The single
@@ -22,7 +28,7 @@ import numpy as np
 from keras import layers
 
 from lpr_lib.backbones import get_backbone
-from lpr_lib.plates import KINDS, MAX_LEN, NUM_CLASSES
+from lpr_lib.plates import DEFAULT_SIZE, KINDS, MAX_LEN, NUM_CLASSES
 
 __all__ = ["ModelConfig", "CharacterAttention", "POOLINGS", "build_model", "count_params",
            "count_flops", "flops_table"]
@@ -115,7 +121,7 @@ class CharacterAttention(layers.Layer):
                 if self.kernel_regularizer else None}
 
 
-def build_model(config, image_size=(48, 144), name: str | None = None) -> keras.Model:
+def build_model(config, image_size=DEFAULT_SIZE, name: str | None = None) -> keras.Model:
     """Build the plate reader for a :class:`ModelConfig` (or an ``ExperimentConfig``, whose
     ``model`` and ``data.image_size`` are used). Inputs: ``(batch, H, W, 3)`` float32, already
     preprocessed (:func:`lpr_lib.data.preprocess`). Outputs: a dict with ``"chars"``
@@ -206,7 +212,7 @@ def count_flops(model: keras.Model, input_shape=None) -> dict:
 
 def flops_table(backbones=("resnet18", "resnet18_v2", "resnext18", "mobilenet_v1",
                            "mobilenet_v2", "mobilenet_v3"),
-                widths=(1.0, 0.25), image_size=(48, 144), **model_kw) -> list[dict]:
+                widths=(1.0, 0.25), image_size=DEFAULT_SIZE, **model_kw) -> list[dict]:
     """Parameters and MACs of each backbone (with the plate head) at each width."""
     rows = []
     for name in backbones:

@@ -35,6 +35,10 @@ CHAR_TO_INDEX = {c: i for i, c in enumerate(CHARS)}
 #: Number of character positions (heads) of the model.
 MAX_LEN = 8
 ABSENT = -1
+#: The library's default plate crop, (height, width) in pixels: the seed's model input, about
+#: the 440 x 140 mm of a one-row plate (3:1). The model, the input pipelines, the generator and
+#: the ``lpr`` command default to it; a config's ``data.image_size`` chooses another.
+DEFAULT_SIZE = (48, 144)
 
 _ALNUM = set(LETTERS) | set(DIGITS)
 _NEW_ENERGY_LETTERS = {"D", "F"}
@@ -402,6 +406,13 @@ def labels_to_text(labels, check: bool = False) -> str:
     if check:
         validate(text)
     return text
+
+
+def kind_indices(labels) -> np.ndarray:
+    """Each label row's plate kind (:func:`infer_kind`) as an index into ``KINDS``, int32:
+    the target of a model's kind head."""
+    names = list(KINDS)
+    return np.array([names.index(infer_kind(labels_to_text(row))) for row in labels], np.int32)
 
 
 _NAME_RE = re.compile(r"^([^_.\s-]+)")

@@ -241,14 +241,14 @@ def test_mixed_pydataset_draws_sources_at_their_weights(request, tmp_path):
 
 
 def test_pydataset_kind_targets_and_errors(request, monkeypatch, tmp_path):
-    from lpr_lib.train import _kind_indices
+    from lpr_lib.plates import kind_indices
 
     plates = request.getfixturevalue("tsv_set")
 
     ds = make_pydataset(plates, batch_size=5, image_size=(24, 72), shuffle=False,
                         kind_head=True)
     _, y = ds[0]
-    np.testing.assert_array_equal(y["kind"], _kind_indices(y["chars"]))
+    np.testing.assert_array_equal(y["kind"], kind_indices(y["chars"]))
     with pytest.raises(ValueError, match="no full batch"):
         make_pydataset(plates, batch_size=50, image_size=(24, 72), drop_remainder=True)
     with pytest.raises(ValueError, match="weights"):
@@ -257,7 +257,7 @@ def test_pydataset_kind_targets_and_errors(request, monkeypatch, tmp_path):
     record = tmp_path / "plates.tfrecord"
     data.write_tfrecord(data.load_samples(plates), record)
     monkeypatch.setitem(sys.modules, "tensorflow", None)
-    monkeypatch.delitem(sys.modules, "lpr_lib.data.pipeline")
+    monkeypatch.delitem(sys.modules, "lpr_lib.data.tfrecord")
     with pytest.raises(ImportError, match=r"plates\.tfrecord: reading TFRecord files needs "
                                           "TensorFlow"):
         make_pydataset(record)

@@ -183,7 +183,8 @@ def plates(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def pipeline(images, labels, variant: str, seed: int, cfg: AugmentConfig) -> tf.data.Dataset:
     """Cached uint8 plates -> shuffle, repeat, batch -> augment (A: TF ops, B: NumPy through
     ``tf.numpy_function``) -> whiten -> targets -> prefetch, as ``lpr train`` feeds a model."""
-    from lpr_lib.data.pipeline import _augment_batch, preprocess
+    from lpr_lib.data.pipeline import _augment_batch
+    from lpr_lib.data.preprocessing import preprocess
 
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
     ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat()

@@ -3,7 +3,7 @@
     python tools/pack_real_plates.py .gpu/real32x96.npz [--size 32 96]
 
 Decodes and resizes every crop exactly as the training pipeline does
-(``lpr_lib.data.pipeline.decode_image``), splits the training crops by plate text as
+(``lpr_lib.data.preprocessing.decode_image``), splits the training crops by plate text as
 ``lpr train`` does (``data.val_split`` 0.1, seed 2026), and writes one compressed NumPy file
 with ``train_x/train_text``, ``val_x/val_text`` and ``test_x/test_text``. The file holds the
 real photographs: keep it in an ignored folder, never commit it.
@@ -20,7 +20,7 @@ def main() -> None:
     import tensorflow as tf
 
     from lpr_lib import data
-    from lpr_lib.data.pipeline import decode_image
+    from lpr_lib.data.preprocessing import decode_image
     from lpr_lib.repro import DEFAULT_SEED, SHARED_REAL
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -15,7 +15,7 @@ every run (a killed run keeps what finished) and the trained models as ``OUT/<na
 ``--throughput CONFIG`` also times training steps of a config's model, loss and optimizer
 (images/s).
 
-The input path is NumPy (whitening per image as ``lpr_lib.data.pipeline.preprocess``); the
+The input path is NumPy (whitening per image as ``lpr_lib.data.preprocess``); the
 real crops come packed at the model's input size by ``tools/pack_real_plates.py`` (never
 committed). Thresholds and checkpoints are not chosen here: each model is its last epoch.
 """

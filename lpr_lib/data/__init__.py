@@ -10,14 +10,17 @@ Four formats load into one list of :class:`Sample` and from there into batches o
   perspective-warped out of the scene);
 * TFRecord files written by :func:`write_tfrecord` (these need TensorFlow).
 
-Submodules: :mod:`~lpr_lib.data.formats` (readers, writers, the split by plate text),
-:mod:`~lpr_lib.data.augmentation` (the augmentation, NumPy/OpenCV, for every backend),
-:mod:`~lpr_lib.data.pipeline` (preprocessing and ``tf.data``, TensorFlow's backend),
+Submodules, one job each: :mod:`~lpr_lib.data.formats` (readers, writers, the split by plate
+text; NumPy/Pillow/OpenCV, never TensorFlow), :mod:`~lpr_lib.data.loading`
+(:func:`load_samples`, the one way in for every format), :mod:`~lpr_lib.data.augmentation`
+(the augmentation, NumPy/OpenCV, for every backend), :mod:`~lpr_lib.data.preprocessing`
+(decoding and :func:`preprocess` on TensorFlow), :mod:`~lpr_lib.data.pipeline` (the
+``tf.data`` datasets, TensorFlow's backend), :mod:`~lpr_lib.data.tfrecord` (TFRecord files),
 :mod:`~lpr_lib.data.pydataset` (the TensorFlow-free input path, a ``keras.utils.PyDataset``,
 used on the other backends), :mod:`~lpr_lib.data.check` (``lpr check``),
 :mod:`~lpr_lib.data.stats` (``lpr stats``), :mod:`~lpr_lib.data.bench` (the pipeline
 benchmark) and :mod:`~lpr_lib.data.viz` (figures). TensorFlow is imported only when a
-``tf.data`` function is first used, so that ``lpr check`` answers quickly and the other
+TensorFlow function is first used, so that ``lpr check`` answers quickly and the other
 backends never need it.
 """
 from __future__ import annotations
@@ -26,18 +29,18 @@ import importlib
 
 from lpr_lib.data.formats import (  # noqa: F401
     CCPD_ADS, CCPD_ALPHABETS, CCPD_PROVINCES, IMAGE_SUFFIXES, TFRECORD_SUFFIXES, DataError,
-    Sample, detect_format, load_samples, parse_ccpd_name, read_image, read_label_file,
-    split_by_plate, warp_plate, write_label_file,
+    Sample, detect_format, parse_ccpd_name, read_image, read_label_file, split_by_plate,
+    warp_plate, write_label_file,
 )
+from lpr_lib.data.loading import load_samples  # noqa: F401
 
 # NumPy/OpenCV only: imported at once (no TensorFlow)
 from lpr_lib.data.augmentation import AugmentConfig, affine_matrix, augment  # noqa: F401
 
 _LAZY = {
-    "preprocess": "pipeline",
+    "preprocess": "preprocessing", "decode_image": "preprocessing",
     "make_dataset": "pipeline", "mixed_dataset": "pipeline", "synthetic_dataset": "pipeline",
-    "decode_image": "pipeline",
-    "write_tfrecord": "pipeline", "read_tfrecord": "pipeline",
+    "write_tfrecord": "tfrecord", "read_tfrecord": "tfrecord",
     "check_dataset": "check", "CheckReport": "check", "Problem": "check", "cli_check": "check",
     "class_statistics": "stats", "plot_class_statistics": "stats", "cli_stats": "stats",
     "province_counts": "stats", "summary": "stats",
@@ -45,7 +48,10 @@ _LAZY = {
     "PlateDataset": "pydataset", "make_pydataset": "pydataset", "mixed_pydataset": "pydataset",
     "preprocess_numpy": "pydataset",
 }
-_SUBMODULES = ("formats", "pipeline", "pydataset", "check", "stats", "bench", "viz")
+_SUBMODULES = ("formats", "loading", "preprocessing", "pipeline", "tfrecord", "pydataset",
+               "check", "stats", "bench", "viz")
+#: the submodules that import TensorFlow at the top
+_TENSORFLOW = ("preprocessing", "pipeline", "tfrecord")
 
 __all__ = ["Sample", "DataError", "load_samples", "read_image", "split_by_plate",
            "parse_ccpd_name", "detect_format", "read_label_file", "write_label_file", "warp_plate",
@@ -53,14 +59,14 @@ __all__ = ["Sample", "DataError", "load_samples", "read_image", "split_by_plate"
 
 
 def _import(submodule: str, name: str):
-    """Import ``lpr_lib.data.<submodule>``; the ``tf.data`` pipeline without TensorFlow is
-    an error that says what to use instead."""
+    """Import ``lpr_lib.data.<submodule>``; a TensorFlow submodule without TensorFlow is an
+    error that says what to use instead."""
     from lpr_lib._tf import TensorFlowRequired
 
     try:
         return importlib.import_module(f"lpr_lib.data.{submodule}")
     except ImportError as err:
-        if submodule != "pipeline" or err.name not in (None, "tensorflow"):
+        if submodule not in _TENSORFLOW or err.name not in (None, "tensorflow"):
             raise
         raise TensorFlowRequired(
             f"lpr_lib.data.{name} is part of the tf.data pipeline, which needs TensorFlow "

@@ -7,8 +7,9 @@ Each pipeline is timed in its steady state: a few batches are drawn first (traci
 the in-memory cache's first pass), then ``batches`` batches are timed. The file-based sources are
 synthetic plates written as JPEGs by ``lpr_lib.synth.generate`` into a temporary folder (and the
 real training crops, when ``../shared/real_plates`` is there). The training step is ResNet-18
-at width 0.5 (twice the book's default width: a stricter test) trained with ``train_on_batch``
-on one fixed batch, so that no input pipeline is involved. The machine's load average is recorded
+at width 0.5 (twice the default model's 0.25: a stricter test), at the default input size
+(``plates.DEFAULT_SIZE``, 48x144), trained with ``train_on_batch`` on one fixed batch, so
+that no input pipeline is involved. The machine's load average is recorded
 before and after: on a shared machine every figure is a lower bound.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lpr_lib.plates import DEFAULT_SIZE
 from lpr_lib.repro import DEFAULT_SEED, SHARED_REAL, quick_mode, write_result
 
 
@@ -38,7 +40,7 @@ def _rate(ds, batches: int, warmup: int, repeats: int = 3) -> dict:
             "images_per_window": n}
 
 
-def train_step_rate(batch_size: int = 64, steps: int = 10, image_size=(48, 144),
+def train_step_rate(batch_size: int = 64, steps: int = 10, image_size=DEFAULT_SIZE,
                     jit_compile: bool = True) -> dict:
     """Images per second of one training step of the default model (no input pipeline)."""
     import keras
@@ -70,7 +72,7 @@ def train_step_rate(batch_size: int = 64, steps: int = 10, image_size=(48, 144),
             "jit_compile": jit_compile}
 
 
-def benchmark_pipeline(batches: int | None = None, batch_size: int = 64, image_size=(48, 144),
+def benchmark_pipeline(batches: int | None = None, batch_size: int = 64, image_size=DEFAULT_SIZE,
                        files: int | None = None, seed: int = DEFAULT_SEED, real: bool = True,
                        train_step: bool = True, save: bool = True, verbose: bool = True) -> dict:
     """Measure every pipeline (and the training step); write ``results/pipeline_benchmark.json``.

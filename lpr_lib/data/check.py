@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lpr_lib.data.formats import (SYNTH_META, DataError, Problem, Sample, decode_error,
-                                  iter_entries, os_reason, scan_folder)
+                                  os_reason, scan_folder)
+from lpr_lib.data.loading import iter_entries
 
 #: Image formats ``tf.io.decode_image`` reads (what Pillow calls them).
 TF_FORMATS = {"JPEG", "PNG", "BMP", "GIF"}

@@ -2,7 +2,9 @@
 
 Every reader yields :class:`Sample` objects (and, for the checker, :class:`Problem` records), so
 that a dataset in any format becomes one list that the pipeline, the checker and the statistics
-share. NumPy, Pillow and OpenCV only: TensorFlow is needed for TFRecord files alone.
+share. NumPy, Pillow and OpenCV only, TensorFlow is never imported here: TFRecord files, which
+need it, are read by :mod:`lpr_lib.data.tfrecord`, and :func:`lpr_lib.data.load_samples`
+(:mod:`lpr_lib.data.loading`) is the one entry point for every format.
 """
 from __future__ import annotations
 
@@ -18,17 +20,17 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from lpr_lib.plates import (ABSENT, CHAR_TO_INDEX, MAX_LEN, PlateError, labels_to_text,
-                            text_from_filename, text_to_labels, validate)
+from lpr_lib.plates import (ABSENT, CHAR_TO_INDEX, DEFAULT_SIZE, MAX_LEN, PlateError,
+                            labels_to_text, text_from_filename, text_to_labels, validate)
 from lpr_lib.repro import DEFAULT_SEED
 
 #: Image files the pipeline decodes with ``tf.io`` (the checker flags anything else).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
-#: Size (H, W) a CCPD plate is warped to: the model's input, the 3:1 aspect of a one-row plate.
-CCPD_WARP_SIZE = (48, 144)
-#: The input pipelines' default image size (H, W), the seed's model's.
-DEFAULT_SIZE = (48, 144)
+#: Size (H, W) a CCPD plate is cut out of its scene at when no size is asked for (``lpr check``,
+#: ``lpr stats``, the figures): a plate crop at the library's default input size
+#: (:data:`lpr_lib.plates.DEFAULT_SIZE`), so that warped and cropped plates look alike.
+CCPD_WARP_SIZE = DEFAULT_SIZE
 
 # CCPD's own lists (README of github.com/detectRecog/CCPD), reproduced exactly. The last entry of
 # each, the letter "O", is CCPD's mark for "no character": Chinese plates never use O.
@@ -408,7 +410,7 @@ def write_label_file(samples: Iterable[Sample], path) -> Path:
 
 def read_label_file(path, check: bool = True) -> list[Sample]:
     """Read the seed's label file (see :func:`load_samples`)."""
-    return _collect(_label_file_entries(Path(path), check))
+    return collect_samples(_label_file_entries(Path(path), check))
 
 
 # ----------------------------------------------------------------- labels.tsv, plate names
@@ -607,15 +609,13 @@ def read_image(sample: Sample, size=None) -> np.ndarray:
     return image
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- entries
 
-def iter_entries(source, check: bool = True) -> Iterator[Sample | Problem]:
-    """Every sample (and every problem found while parsing) of a dataset path, in file order."""
-    path = Path(source)
-    fmt = detect_format(path)
-    reason = incomplete_reason(path)
-    if reason:
-        yield Problem("incomplete", str(path), reason)
+def format_entries(path: Path, fmt: str, check: bool = True) -> Iterator[Sample | Problem]:
+    """Every sample (and every problem found while parsing) of the dataset at ``path`` in one
+    of the formats read here (``labelfile``, ``tsv``, ``ccpd``, ``filename``), in file order.
+    TFRecord files are :mod:`lpr_lib.data.tfrecord`'s; :func:`lpr_lib.data.load_samples`
+    reads every format."""
     if fmt == "labelfile":
         yield from _label_file_entries(path / "labels.txt" if path.is_dir() else path, check)
     elif fmt == "tsv":
@@ -625,25 +625,14 @@ def iter_entries(source, check: bool = True) -> Iterator[Sample | Problem]:
     elif fmt == "filename":
         yield from _filename_entries(path, check)
     else:
-        yield from _tfrecord_entries(path, check)
+        raise ValueError(f"{path}: format {fmt!r} is not read by lpr_lib.data.formats "
+                         "(TFRecord files are read by lpr_lib.data.tfrecord)")
 
 
-def _tfrecord_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
-    """A TFRecord file's samples (read by TensorFlow: a clear error without it)."""
-    try:
-        from lpr_lib.data.pipeline import tfrecord_entries
-    except ImportError as err:
-        if err.name not in (None, "tensorflow"):
-            raise
-        from lpr_lib._tf import TensorFlowRequired
-
-        raise TensorFlowRequired(f"{path}: reading TFRecord files needs TensorFlow (pip install "
-                                 "tensorflow); or give the images as a folder or label file")\
-            from None
-    yield from tfrecord_entries(path, check)
-
-
-def _collect(entries: Iterable[Sample | Problem]) -> list[Sample]:
+def collect_samples(entries: Iterable[Sample | Problem]) -> list[Sample]:
+    """The samples of ``entries`` (a reader's), in order: the first error-level
+    :class:`Problem` raises :class:`DataError`, warnings are passed over, and an image file
+    listed twice (CCPD scenes aside) is a ``duplicate-entry`` error."""
     samples, seen = [], {}
     for e in entries:
         if isinstance(e, Problem):
@@ -658,27 +647,6 @@ def _collect(entries: Iterable[Sample | Problem]) -> list[Sample]:
             seen[key] = e.where
         samples.append(e)
     return samples
-
-
-def load_samples(source, check: bool = True) -> list[Sample]:
-    """Load a dataset, or several (a list of paths or samples), into a list of :class:`Sample`.
-
-    ``source`` is a seed label file (or a folder with ``labels.txt``), a ``labels.tsv`` file (or
-    its folder), a folder of crops named by plate text, a CCPD folder, or a TFRecord file.
-    With ``check=True`` every listed image must exist and every label must be a valid plate
-    (GA 36 rules); the first problem raises :class:`DataError` (a ``ValueError``) naming the
-    file and line. ``check=False`` accepts any text in the alphabet of length 1..8 and does
-    not look for the image files (for deliberately noisy data; use ``lpr check`` to see
-    everything that is wrong at once). A missing path raises :class:`FileNotFoundError`.
-    """
-    if isinstance(source, Sample):
-        return [source]
-    if isinstance(source, (list, tuple)):
-        out = []
-        for item in source:
-            out.extend(load_samples(item, check) if not isinstance(item, Sample) else [item])
-        return out
-    return _collect(iter_entries(source, check))
 
 
 # --------------------------------------------------------------------------- split

@@ -1,59 +1,32 @@
 """The ``tf.data`` input pipeline: decode, resize, augment, whiten, shuffle, batch, prefetch.
 
-One function, :func:`preprocess`, turns a decoded image into the model's input; training,
-evaluation, prediction and the exported model all call it, so that they cannot disagree (the
-TensorFlow-free path, :mod:`lpr_lib.data.pydataset`, has its NumPy twin, tested against it).
+:func:`make_dataset` (one dataset, in order or shuffled), :func:`mixed_dataset` (several
+sources at weights, without end) and :func:`synthetic_dataset` (rendered plates) all end in
+the same steps: batch, augment, :func:`~lpr_lib.data.preprocessing.preprocess` (the one
+function training, evaluation, prediction and the exported model share), prefetch.
 The augmentation is :func:`lpr_lib.data.augmentation.augment`, NumPy and OpenCV, called per batch
 through ``tf.numpy_function``: the one definition every backend uses. Its draws are keyed by
 (seed, a per-batch key from a seeded stream): the same seed gives the same batches whatever
-the number of parallel workers, and every epoch draws new ones.
+the number of parallel workers, and every epoch draws new ones. TFRecord sources are streamed
+by :mod:`lpr_lib.data.tfrecord`; the TensorFlow-free path is :mod:`lpr_lib.data.pydataset`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 
-from lpr_lib.data.augmentation import (  # noqa: F401  (re-exported: the pipeline's names)
-    AugmentConfig, _augment_config, affine_matrix, augment)
-from lpr_lib.data.formats import (DEFAULT_SIZE, TFRECORD_SUFFIXES, DataError, Problem, Sample,
-                                  label_problem, load_samples, read_bytes, read_image)
-from lpr_lib.plates import MAX_LEN, text_to_labels
+from lpr_lib.data.augmentation import AugmentConfig, _augment_config, augment
+from lpr_lib.data.check import check_image
+from lpr_lib.data.formats import TFRECORD_SUFFIXES, DataError, Sample, read_bytes, read_image
+from lpr_lib.data.loading import load_samples
+from lpr_lib.data.preprocessing import decode_image, preprocess
+from lpr_lib.data.tfrecord import read_tfrecord
+from lpr_lib.plates import DEFAULT_SIZE, MAX_LEN, text_to_labels
 from lpr_lib.repro import DEFAULT_SEED
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-# --------------------------------------------------------------------------- preprocessing
-
-def preprocess(image, image_size=DEFAULT_SIZE, whiten: bool = True) -> tf.Tensor:
-    """The model's input from a decoded image (H, W, 3) or a batch (B, H, W, 3).
-
-    uint8 images are scaled to [0, 1]; float images are taken to be in [0, 1] already. The image
-    is resized (bilinear) to ``image_size`` = (H, W), then, with ``whiten``, standardised per image
-    to zero mean and unit variance (``tf.image.per_image_standardization``), else left in [0, 1].
-    Whitening removes each crop's brightness and contrast, which vary far more between real
-    photographs than between the characters we want the network to tell apart.
-    """
-    image = tf.convert_to_tensor(image)
-    image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]; float unchanged
-    size = tuple(int(v) for v in image_size)
-    if tuple(image.shape[-3:-1]) != size:
-        image = tf.image.resize(image, size, method="bilinear", antialias=True)
-    if whiten:
-        return tf.image.per_image_standardization(image)
-    return tf.clip_by_value(image, 0.0, 1.0)
-
-
-def decode_image(data: tf.Tensor, image_size=DEFAULT_SIZE) -> tf.Tensor:
-    """Decode JPEG/PNG/BMP bytes to uint8 RGB and resize to ``image_size`` (kept uint8, so that a
-    cached dataset stays small)."""
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    image = tf.image.resize(image, image_size, method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -111,8 +84,6 @@ def _decoded(samples: list[Sample], image_size) -> tf.data.Dataset:
 
 def _verify_images(samples: list[Sample]) -> None:
     """Raise :class:`DataError` for the first image that ``tf.io`` would fail to decode."""
-    from lpr_lib.data.check import check_image
-
     for s in samples:
         if s.image is not None or s.format == "ccpd":
             continue  # decoded in memory (read_image raises with the file's name)
@@ -284,118 +255,4 @@ def synthetic_dataset(count: int | None = None, batch_size: int = 64, image_size
     return _finish(ds, batch_size, size, whiten, cfg, seed, drop_remainder)
 
 
-# --------------------------------------------------------------------------- TFRecord
-
-def _feature_bytes(v: bytes):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
-
-
-def _example(encoded: bytes, labels, text: str, source: str, name: str) -> bytes:
-    return tf.train.Example(features=tf.train.Features(feature={
-        "image": _feature_bytes(encoded),
-        "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=list(map(int, labels)))),
-        "text": _feature_bytes(text.encode("utf-8")),
-        "source": _feature_bytes(source.encode("utf-8")),
-        "name": _feature_bytes(name.encode("utf-8")),
-    })).SerializeToString()
-
-
-_SPEC = {"image": tf.io.FixedLenFeature([], tf.string),
-         "labels": tf.io.FixedLenFeature([MAX_LEN], tf.int64),
-         "text": tf.io.FixedLenFeature([], tf.string, default_value=""),
-         "source": tf.io.FixedLenFeature([], tf.string, default_value=""),
-         "name": tf.io.FixedLenFeature([], tf.string, default_value="")}
-
-
-def _png(image: np.ndarray) -> bytes:
-    return tf.io.encode_png(tf.convert_to_tensor(image, tf.uint8)).numpy()
-
-
-def write_tfrecord(data, path, image_size=None) -> int:
-    """Write samples, or ``(uint8 images, labels)`` pairs (single or batched, e.g. from a
-    ``tf.data.Dataset`` such as :func:`read_tfrecord`'s) to a TFRecord file; return the number
-    of images written.
-
-    JPEG/PNG files are stored as their original bytes (no re-compression); CCPD plates are
-    warped and in-memory images stored as PNG. ``image_size`` resizes every image first (PNG).
-    Written to a temporary name and renamed, so a failed write leaves no half file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with tf.io.TFRecordWriter(str(tmp)) as writer:
-        for item in data:
-            if isinstance(item, Sample):
-                s = item
-                if (image_size is None and s.path is not None and s.format != "ccpd"
-                        and s.image is None and s.data is None):
-                    encoded = read_bytes(s.path, "unreadable-image")
-                elif image_size is None and s.data is not None:
-                    encoded = s.data
-                else:
-                    encoded = _png(read_image(s, image_size))
-                writer.write(_example(encoded, s.labels, s.text, s.source, s.name))
-            else:
-                image, labels = (np.asarray(v) for v in item)
-                if image.dtype != np.uint8:
-                    raise ValueError(f"{path}: images must be uint8 RGB, not {image.dtype} "
-                                     "(write before preprocessing)")
-                from lpr_lib.plates import labels_to_text
-
-                batch = zip(image, labels) if image.ndim == 4 else [(image, labels)]
-                for img, lab in batch:
-                    writer.write(_example(_png(img), lab, labels_to_text(lab), "array", f"{n}"))
-                    n += 1
-                continue
-            n += 1
-    tmp.replace(path)
-    return n
-
-
-def read_tfrecord(path, image_size=DEFAULT_SIZE) -> tf.data.Dataset:
-    """Stream ``(uint8 image at image_size, int32 labels)`` from a TFRecord file (or files)."""
-    files = [str(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
-    for f in files:
-        if not Path(f).is_file():
-            raise FileNotFoundError(f"{f}: no such TFRecord file")
-
-    def parse(record):
-        ex = tf.io.parse_single_example(record, _SPEC)
-        return decode_image(ex["image"], image_size), tf.cast(ex["labels"], tf.int32)
-
-    return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=AUTOTUNE)
-
-
-def tfrecord_entries(path: Path, check: bool = True) -> Iterator[Sample | Problem]:
-    """Samples (image bytes held in memory) of a TFRecord file, or of every one in a folder."""
-    files = (sorted(p for p in path.iterdir() if p.suffix.lower() in TFRECORD_SUFFIXES)
-             if path.is_dir() else [path])
-    for f in files:
-        try:
-            for i, record in enumerate(tf.data.TFRecordDataset(str(f)).as_numpy_iterator()):
-                ex = tf.io.parse_single_example(record, _SPEC)
-                text = ex["text"].numpy().decode("utf-8")
-                labels = ex["labels"].numpy().astype(np.int32)
-                if not text:
-                    from lpr_lib.plates import labels_to_text
-
-                    text = labels_to_text(labels)
-                bad = label_problem(text, check)
-                if bad:
-                    yield Problem(bad[0], str(f), bad[1], i + 1)
-                    continue
-                yield Sample(path=None, text=text, labels=text_to_labels(text, check=False),
-                             format="tfrecord", source=ex["source"].numpy().decode("utf-8"),
-                             where=f"{f.name}#{i + 1}", data=ex["image"].numpy())
-        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
-            yield Problem("unreadable-image", str(f), f"corrupt TFRecord ({err.message})")
-        except tf.errors.PermissionDeniedError:
-            yield Problem("unreadable-file", str(f), "permission denied")
-        except tf.errors.NotFoundError:
-            yield Problem("missing-file", str(f), "not found")
-
-
-__all__ = ["AugmentConfig", "augment", "affine_matrix", "decode_image", "preprocess",
-           "make_dataset", "mixed_dataset", "synthetic_dataset", "write_tfrecord", "read_tfrecord",
-           "DataError"]
+__all__ = ["make_dataset", "mixed_dataset", "synthetic_dataset"]

@@ -12,8 +12,8 @@ whitened per image as :func:`lpr_lib.data.preprocess` does. A batch is
 Batch ``i`` of epoch ``e`` is a function of ``(seed, e, i)`` alone, so that the dataset can be
 read by several threads (``workers``) and a resumed run sees the batches the first one would
 have (:class:`PinEpoch` tells the dataset the epoch ``model.fit`` is in).
-:func:`preprocess_numpy` is the NumPy twin of ``pipeline.preprocess`` (the same antialiased
-bilinear resize, the same standardisation), for prediction without TensorFlow.
+:func:`preprocess_numpy` is the NumPy twin of :func:`lpr_lib.data.preprocess` (the same
+antialiased bilinear resize, the same standardisation), for prediction without TensorFlow.
 
     ds = make_pydataset("data_samples", batch_size=32, augment=True)
     images, targets = ds[0]
@@ -31,8 +31,9 @@ import keras
 import numpy as np
 
 from lpr_lib.data.augmentation import _as_float, _augment_config, augment
-from lpr_lib.data.formats import DEFAULT_SIZE, Sample, load_samples, read_image
-from lpr_lib.plates import MAX_LEN
+from lpr_lib.data.formats import Sample, read_image
+from lpr_lib.data.loading import load_samples
+from lpr_lib.plates import DEFAULT_SIZE, MAX_LEN, kind_indices
 from lpr_lib.repro import DEFAULT_SEED
 
 __all__ = ["PlateDataset", "PinEpoch", "make_pydataset", "mixed_pydataset",
@@ -278,9 +279,7 @@ class PlateDataset(keras.utils.PyDataset):
 
     def _kind_table(self) -> list[np.ndarray]:
         if self._kinds is None:
-            from lpr_lib.train import _kind_indices
-
-            self._kinds = [_kind_indices(y) for y in self.labels]
+            self._kinds = [kind_indices(y) for y in self.labels]
         return self._kinds
 
     # ------------------------------------------------------------ which images

@@ -56,7 +56,7 @@ def whitening_figure(images, titles=None):
     import matplotlib.pyplot as plt
 
     from lpr_lib.book import _use_cjk_font
-    from lpr_lib.data.pipeline import preprocess
+    from lpr_lib.data.preprocessing import preprocess
 
     _use_cjk_font()
     raw = [np.asarray(preprocess(i, whiten=False)) for i in images]

@@ -6,7 +6,7 @@
 """
 from lpr_lib.synth.config import (DEFAULT_KIND_MIX, TRAFFIC_PROVINCE_WEIGHTS, Degradation,
                                   Lettering, SynthConfig, default_degradations, no_degradations)
-from lpr_lib.synth.generator import LABEL_FILE, META_FILE, PlateGenerator, Sample, generate
+from lpr_lib.synth.generator import LABEL_FILE, META_FILE, PlateGenerator, SyntheticPlate, generate
 from lpr_lib.synth.render import FONT_PATH, render_plate
 
 #: Bumped whenever the renderer draws different plates for the same seed, so that cached
@@ -16,6 +16,6 @@ from lpr_lib.synth.render import FONT_PATH, render_plate
 GENERATOR_VERSION = 3
 
 __all__ = ["GENERATOR_VERSION", "SynthConfig", "Lettering", "Degradation", "PlateGenerator",
-           "Sample", "generate",
+           "SyntheticPlate", "generate",
            "default_degradations", "no_degradations", "render_plate", "DEFAULT_KIND_MIX",
            "TRAFFIC_PROVINCE_WEIGHTS", "FONT_PATH", "LABEL_FILE", "META_FILE"]

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lpr_lib.plates import KINDS, PROVINCES, PlateError
+from lpr_lib.plates import DEFAULT_SIZE, KINDS, PROVINCES, PlateError
 
 #: A mix of kinds shaped like a city's traffic, with every kind present.
 DEFAULT_KIND_MIX = {
@@ -195,7 +195,7 @@ class SynthConfig:
     - ``degradations``: name -> :class:`Degradation`.
     """
 
-    size: tuple[int, int] = (48, 144)
+    size: tuple[int, int] = DEFAULT_SIZE
     kinds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_KIND_MIX))
     provinces: str | dict[str, float] = "traffic"
     label_noise: float = 0.0

@@ -10,15 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-def _u(rng: np.random.Generator, low: float, high: float) -> float:
-    """A uniform draw as a Python float (a NumPy float64 scalar would upcast float32 images)."""
-    return float(rng.uniform(low, high))
-
-
-def _n(rng: np.random.Generator, mean: float, sd: float) -> float:
-    return float(rng.normal(mean, sd))
-
-
+from lpr_lib.synth._random import _n, _u
 
 #: The deepest a tight crop cuts into the plate at the top or bottom, as a share of its height
 #: (the characters of a single-row plate start 25 mm below the top edge of its 140 mm).

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from lpr_lib.data.formats import INCOMPLETE_MARKER, PARTIAL_MARK
-from lpr_lib.plates import (DIGITS, KINDS, LETTERS, PROVINCES, PlateError, is_valid, sample_text,
-                            text_to_labels)
+from lpr_lib.plates import (DEFAULT_SIZE, DIGITS, KINDS, LETTERS, PROVINCES, PlateError, is_valid,
+                            sample_text, text_to_labels)
 from lpr_lib.repro import DEFAULT_SEED
 from lpr_lib.synth import degrade
 from lpr_lib.synth.config import SynthConfig
@@ -36,7 +36,7 @@ META_FILE = "meta.tsv"
 
 
 @dataclass
-class Sample:
+class SyntheticPlate:
     """One synthetic plate: the image, the label written for it, and what is true."""
 
     image: np.ndarray  # uint8 (H, W, 3) RGB
@@ -93,14 +93,14 @@ class PlateGenerator:
             yield self.sample()
             i += 1
 
-    def sample_at(self, index: int) -> Sample:
-        """The sample number ``index`` of this seed: depends only on ``(seed, index)``."""
+    def sample_at(self, index: int) -> SyntheticPlate:
+        """The plate number ``index`` of this seed: depends only on ``(seed, index)``."""
         seed = DEFAULT_SEED if self.seed is None else self.seed
         return self.sample_record(np.random.default_rng([int(seed), int(index)]))
 
     def sample_record(self, rng: np.random.Generator, kind: str | None = None,
-                      text: str | None = None) -> Sample:
-        """A full :class:`Sample` drawn with ``rng`` (``kind``/``text`` fix them)."""
+                      text: str | None = None) -> SyntheticPlate:
+        """A full :class:`SyntheticPlate` drawn with ``rng`` (``kind``/``text`` fix them)."""
         cfg = self.config
         if kind is None:
             kind = self._kinds[int(rng.choice(len(self._kinds), p=self._kind_p))]
@@ -111,7 +111,7 @@ class PlateGenerator:
             noise = "truncate" if rng.random() < cfg.label_noise_truncate else "substitute"
         label = _substitute(text, rng, kind) if noise == "substitute" else text
         image = self.render(text, kind, rng, truncate_char=(noise == "truncate"))
-        return Sample(image, label, text, kind, noise)
+        return SyntheticPlate(image, label, text, kind, noise)
 
     def render(self, text: str, kind: str, rng: np.random.Generator,
                truncate_char: bool = False) -> np.ndarray:
@@ -281,7 +281,7 @@ def _install(tmp_dir: Path, out_dir: Path, overwrite: bool) -> None:
 
 
 def generate(count: int, out_dir, seed: int | None = None, kinds: Sequence[str] | None = None,
-             size: tuple[int, int] = (48, 144), workers: int | None = None,
+             size: tuple[int, int] = DEFAULT_SIZE, workers: int | None = None,
              config: SynthConfig | None = None, progress: bool = True,
              overwrite: bool = False) -> Path:
     """Render ``count`` plates into ``out_dir`` and write their label file; return its path.

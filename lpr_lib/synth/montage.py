@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lpr_lib.plates import DEFAULT_SIZE
+
 
 def load_rgb(path, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read an image file as uint8 RGB (resized to ``size`` = (H, W) when given)."""
@@ -78,7 +80,7 @@ def synth_vs_real(synth: dict[str, Sequence[np.ndarray]], real: Sequence[np.ndar
     return fig
 
 
-def real_samples(folder: Path, n: int, size: tuple[int, int] = (48, 144), seed: int = 0):
+def real_samples(folder: Path, n: int, size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0):
     """``n`` random real crops from ``folder`` (read-only; nothing is copied)."""
     files = sorted(Path(folder).glob("*.jpg"))
     if not files:

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from lpr_lib.plates import DIGITS, KINDS, PROVINCES, SPECIALS, rows
+from lpr_lib.synth._random import _n, _u
 
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_PATH = FONT_DIR / "LPRPlateSansBold.otf"
@@ -47,15 +48,6 @@ PLAIN_STYLE = {"font": "noto", "latin_width": 0.86, "plain_one": False, "cjk_sca
                "cjk_font": "bold", "weight": None}
 
 Box = tuple[float, float, float, float]
-
-def _u(rng: np.random.Generator, low: float, high: float) -> float:
-    """A uniform draw as a Python float (a NumPy float64 scalar would upcast float32 images)."""
-    return float(rng.uniform(low, high))
-
-
-def _n(rng: np.random.Generator, mean: float, sd: float) -> float:
-    return float(rng.normal(mean, sd))
-
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from lpr_lib.plates import DEFAULT_SIZE
+
 STATS = ("brightness", "saturation", "contrast", "sharpness")
 
 
 def image_stats(images: Iterable[np.ndarray],
-                size: tuple[int, int] = (48, 144)) -> dict[str, np.ndarray]:
+                size: tuple[int, int] = DEFAULT_SIZE) -> dict[str, np.ndarray]:
     """Per-image statistics of uint8 RGB images (resized to ``size`` first, as a model sees them).
 
     brightness: mean of V in HSV (0..1); saturation: mean S (0..1); contrast: standard deviation
