@@ -1,8 +1,10 @@
-"""The ``lpr`` command: one sub-command per step of the flow.
+"""The ``lpr`` command: one sub-command per step of the flow, every one listed in
+:data:`COMMANDS`.
 
-Each sub-command's options are declared here, so that ``lpr --help`` answers at
-once; its work is done by a function ``cli_<name>(args)`` in the module that owns
-the idea, imported only when that sub-command runs (TensorFlow is slow to import).
+Each sub-command's options are declared here, so that ``lpr --help`` answers at once; its
+work is done by the handler the table names (``module:function``, a function of the parsed
+arguments that returns the exit status), in the module that owns the idea, imported only
+when that sub-command runs (TensorFlow is slow to import).
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
 
@@ -40,16 +44,104 @@ def _unit(text: str) -> float:
 MODEL_HELP = ("a shipped model's name (mixed, synthetic), 'latest' (the newest run under "
               "runs/), a run folder or a .keras file (default: mixed, the shipped model)")
 
-# name -> (module, help)
+
+def _synth_arguments(s: argparse.ArgumentParser) -> None:
+    from lpr_lib.plates import DEFAULT_SIZE
+
+    h, w = DEFAULT_SIZE
+    s.add_argument("--count", type=int, required=True, help="number of plates to render")
+    s.add_argument("--out", required=True, help="output folder (created)")
+    s.add_argument("--seed", type=int, default=None, help="random seed (default: the project's)")
+    s.add_argument("--kinds", nargs="+", default=None, help="plate kinds to render (default: all)")
+    s.add_argument("--size", type=_size, default=DEFAULT_SIZE,
+                   help=f"output HxW (default {h}x{w})")
+    s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    s.add_argument("--config", default=None, help="YAML file with generator settings")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier `lpr synth` output in --out, whole (default: refuse)")
+
+
+def _data_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("data", nargs="+", help="dataset(s): label file, folder, CCPD folder, TFRecord")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _check_arguments(c: argparse.ArgumentParser) -> None:
+    _data_arguments(c)
+    c.add_argument("--strict", action="store_true",
+                   help="exit 1 on warnings too (duplicates, unlisted images)")
+
+
+def _stats_arguments(c: argparse.ArgumentParser) -> None:
+    _data_arguments(c)
+    c.add_argument("--plot", default=None, help="write a class-frequency plot here")
+
+
+def _train_arguments(t: argparse.ArgumentParser) -> None:
+    t.add_argument("config", nargs="?", default=None, help="experiment YAML (default: the book's)")
+    t.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    t.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run (or one started with another config) in the "
+                        "run folder; the old one is kept until the new one saves an epoch")
+    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override config fields, e.g. model.width=0.5")
+
+
+def _eval_arguments(e: argparse.ArgumentParser) -> None:
+    e.add_argument("data", nargs="+", help="dataset(s) in any format the data module reads")
+    e.add_argument("--model", default=None, help=MODEL_HELP)
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--thresholds", type=float, nargs="+", default=[0.85, 0.95])
+
+
+def _predict_arguments(pr: argparse.ArgumentParser) -> None:
+    pr.add_argument("images", nargs="+", help="cropped plate images")
+    pr.add_argument("--model", default=None, help=MODEL_HELP)
+    pr.add_argument("--json", action="store_true", help="print JSON")
+    pr.add_argument("--min-confidence", type=_unit, default=None, metavar="F",
+                    help="below this plate confidence the answer is 'no plate' "
+                         "(default: lpr_lib.predict.MIN_CONFIDENCE, 0.5)")
+
+
+def _export_arguments(x: argparse.ArgumentParser) -> None:
+    x.add_argument("--model", default=None, help=MODEL_HELP)
+    x.add_argument("--out", required=True, help="output folder")
+    x.add_argument("--format", choices=["savedmodel", "tflite", "both"], default="both")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One sub-command: its handler (``"module:function"``, imported when the command runs),
+    its one-line help, and the function that declares its options."""
+
+    handler: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+
+    def load(self) -> Callable[[argparse.Namespace], int]:
+        """The handler function (its module imported now)."""
+        module, _, function = self.handler.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+#: Every sub-command of ``lpr``, in the order ``lpr --help`` lists them.
 COMMANDS = {
-    "synth": ("lpr_lib.synth.cli", "render synthetic plates and their label file"),
-    "check": ("lpr_lib.data",
-              "report unreadable images, unknown characters, bad labels, duplicates"),
-    "stats": ("lpr_lib.data", "class statistics of a dataset, per position and province"),
-    "train": ("lpr_lib.train", "train a model from a YAML config (default: the book's model)"),
-    "eval": ("lpr_lib.evaluate", "evaluate a model on a dataset"),
-    "predict": ("lpr_lib.export", "read the plate in each image"),
-    "export": ("lpr_lib.export", "export a trained model as SavedModel and/or TFLite"),
+    "synth": Command("lpr_lib.synth.cli:cli_synth",
+                     "render synthetic plates and their label file", _synth_arguments),
+    "check": Command("lpr_lib.data.check:cli_check",
+                     "report unreadable images, unknown characters, bad labels, duplicates",
+                     _check_arguments),
+    "stats": Command("lpr_lib.data.stats:cli_stats",
+                     "class statistics of a dataset, per position and province", _stats_arguments),
+    "train": Command("lpr_lib.train:cli_train",
+                     "train a model from a YAML config (default: the book's model)",
+                     _train_arguments),
+    "eval": Command("lpr_lib.evaluate:cli_eval", "evaluate a model on a dataset", _eval_arguments),
+    "predict": Command("lpr_lib.predict:cli_predict", "read the plate in each image",
+                       _predict_arguments),
+    "export": Command("lpr_lib.export:cli_export",
+                      "export a trained model as SavedModel and/or TFLite", _export_arguments),
 }
 
 
@@ -60,60 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lpr", description="Chinese licence-plate recognition as multi-label classification.")
     parser.add_argument("--version", action="version", version=f"lpr_lib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = {name: sub.add_parser(name, help=help_, description=help_)
-         for name, (_, help_) in COMMANDS.items()}
-
-    s = p["synth"]
-    s.add_argument("--count", type=int, required=True, help="number of plates to render")
-    s.add_argument("--out", required=True, help="output folder (created)")
-    s.add_argument("--seed", type=int, default=None, help="random seed (default: the project's)")
-    s.add_argument("--kinds", nargs="+", default=None, help="plate kinds to render (default: all)")
-    s.add_argument("--size", type=_size, default=(48, 144), help="output HxW (default 48x144)")
-    s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    s.add_argument("--config", default=None, help="YAML file with generator settings")
-    s.add_argument("--overwrite", action="store_true",
-                   help="replace an earlier `lpr synth` output in --out, whole (default: refuse)")
-
-    for name in ("check", "stats"):
-        c = p[name]
-        c.add_argument("data", nargs="+",
-                       help="dataset(s): label file, folder, CCPD folder, TFRecord")
-        c.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p["stats"].add_argument("--plot", default=None, help="write a class-frequency plot here")
-    p["check"].add_argument("--strict", action="store_true",
-                            help="exit 1 on warnings too (duplicates, unlisted images)")
-
-    t = p["train"]
-    t.add_argument("config", nargs="?", default=None, help="experiment YAML (default: the book's)")
-    t.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
-    t.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
-    t.add_argument("--overwrite", action="store_true",
-                   help="replace a finished run (or one started with another config) in the "
-                        "run folder; the old one is kept until the new one saves an epoch")
-    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override config fields, e.g. model.width=0.5")
-
-    e = p["eval"]
-    e.add_argument("data", nargs="+", help="dataset(s) in any format the data module reads")
-    e.add_argument("--model", default=None,
-                   help=MODEL_HELP)
-    e.add_argument("--json", action="store_true", help="print JSON")
-    e.add_argument("--thresholds", type=float, nargs="+", default=[0.85, 0.95])
-
-    pr = p["predict"]
-    pr.add_argument("images", nargs="+", help="cropped plate images")
-    pr.add_argument("--model", default=None,
-                    help=MODEL_HELP)
-    pr.add_argument("--json", action="store_true", help="print JSON")
-    pr.add_argument("--min-confidence", type=_unit, default=None, metavar="F",
-                    help="below this plate confidence the answer is 'no plate' "
-                         "(default: lpr_lib.export.MIN_CONFIDENCE, 0.5)")
-
-    x = p["export"]
-    x.add_argument("--model", default=None, help=MODEL_HELP)
-    x.add_argument("--out", required=True, help="output folder")
-    x.add_argument("--format", choices=["savedmodel", "tflite", "both"], default="both")
-
+    for name, command in COMMANDS.items():
+        command.arguments(sub.add_parser(name, help=command.help, description=command.help))
     return parser
 
 
@@ -125,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from lpr_lib._tf import TensorFlowRequired
 
-    module = importlib.import_module(COMMANDS[args.command][0])
-    handler = getattr(module, f"cli_{args.command}")
+    handler = COMMANDS[args.command].load()
     try:
         return int(handler(args) or 0)
     except (OSError, ValueError, TensorFlowRequired) as err:

@@ -1,16 +1,17 @@
 """Evaluate a plate reader on a dataset: plate and character accuracy, and precision/recall
 at confidence thresholds (:func:`lpr_lib.metrics.evaluate_predictions`).
 
-    from lpr_lib.export import load_model
+    from lpr_lib.predict import load_model
     result = evaluate_model(load_model("runs/default"), "data_samples")
     print(format_report(result))
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
+
+from lpr_lib.predict import load_model, run_whiten, stored_threshold
 
 __all__ = ["predict_dataset", "evaluate_model", "cli_eval"]
 
@@ -19,8 +20,6 @@ def predict_dataset(model, source, batch_size: int = 256, whiten: bool | None = 
     """Run ``model`` over ``source`` (anything :func:`lpr_lib.data.load_samples` reads, or a
     list of samples). Returns ``(outputs, labels)``: a dict of NumPy arrays by output name
     and the ``(N, 8)`` labels, in the dataset's order."""
-    from lpr_lib.export import run_whiten
-
     if whiten is None:
         whiten = run_whiten(model)
     outputs, labels = {}, []
@@ -66,21 +65,9 @@ def evaluate_model(model, source, thresholds=(0.85, 0.95), batch_size: int = 256
                                 thresholds=thresholds)
 
 
-def stored_threshold(model) -> float | None:
-    """The confidence threshold chosen for ``model`` on its validation data (a shipped
-    model's ``result.json``: 99.9% precision there), or ``None``."""
-    source = getattr(model, "_lpr_source", None)
-    path = Path(source).parent / "result.json" if source is not None else None
-    if path is None or not path.is_file():
-        return None
-    threshold = json.loads(path.read_text(encoding="utf-8"))["result"].get("threshold") or {}
-    return threshold.get("product") if isinstance(threshold, dict) else None
-
-
 def cli_eval(args) -> int:
     """``lpr eval DATA... [--model M] [--json] [--thresholds T...]``; without ``--model``
     the default shipped model is evaluated."""
-    from lpr_lib.export import load_model
     from lpr_lib.metrics import format_report
 
     model = load_model(args.model)

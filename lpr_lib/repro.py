@@ -15,8 +15,12 @@ import numpy as np
 
 #: The project's default seed; every experiment takes its seed from its config.
 DEFAULT_SEED = 2026
+#: The repository (the folder that holds ``lpr_lib/``): every default path starts here.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "results"
+#: Where ``lpr train`` puts a run (``runs/<name>``) and its rendered synthetic plates
+#: (``runs/synth``), and where ``--model latest`` looks.
+RUNS_DIR = REPO_ROOT / "runs"
 #: Where the real photographs live, when they are there (never committed).
 SHARED_REAL = REPO_ROOT.parent / "shared" / "real_plates"
 

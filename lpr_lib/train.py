@@ -35,13 +35,12 @@ import yaml
 
 from lpr_lib._tf import on_tensorflow, require_tensorflow
 from lpr_lib.model import ModelConfig
-from lpr_lib.repro import DEFAULT_SEED, REPO_ROOT, quick_mode
+from lpr_lib.plates import kind_indices as _kind_indices
+from lpr_lib.repro import DEFAULT_SEED, REPO_ROOT, RUNS_DIR, quick_mode
 
 __all__ = ["DataConfig", "LossConfig", "OptimizerConfig", "ScheduleConfig", "ModelConfig",
            "ExperimentConfig", "ConfigError", "default_config", "train", "prepare_data",
            "compile_model", "cli_train", "synthetic_folder", "load_history", "RUNS_DIR"]
-
-RUNS_DIR = REPO_ROOT / "runs"
 
 
 class ConfigError(ValueError):
@@ -362,15 +361,6 @@ def _with_targets(ds, kind_head: bool = False):
         return images, y
 
     return ds.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def _kind_indices(labels):
-    import numpy as np
-
-    from lpr_lib.plates import KINDS, infer_kind, labels_to_text
-
-    names = list(KINDS)
-    return np.array([names.index(infer_kind(labels_to_text(row))) for row in labels], np.int32)
 
 
 def _resolve_source(source: str) -> str:
@@ -766,7 +756,7 @@ def _epoch_pins(train_ds) -> list:
 def _load_initial_weights(model, source) -> None:
     """Copy the weights of a trained model (file or run folder) into ``model``, layer by
     layer; a clear error when the two architectures differ."""
-    from lpr_lib.export import load_model
+    from lpr_lib.predict import load_model
 
     trained = load_model(source)
     ours = {w.path: w for w in model.weights}

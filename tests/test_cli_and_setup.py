@@ -35,11 +35,8 @@ def test_python_dash_m_is_the_lpr_command():
 
 
 def test_every_subcommand_has_its_handler():
-    import importlib
-
-    for name, (module, _) in cli.COMMANDS.items():
-        handler = getattr(importlib.import_module(module), f"cli_{name}", None)
-        assert callable(handler), f"{module} has no cli_{name}"
+    for name, command in cli.COMMANDS.items():
+        assert callable(command.load()), f"lpr {name}: {command.handler} is not a function"
 
 
 @pytest.mark.parametrize("bad", ["48", "48x", "ax144", "0x144"])

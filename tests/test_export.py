@@ -7,8 +7,8 @@ import pytest
 
 from lpr_lib import cli
 from lpr_lib.evaluate import evaluate_model, predict_dataset
-from lpr_lib.export import (Predictor, export_savedmodel, export_tflite, latest_run, load_model,
-                            predict, tflite_predict)
+from lpr_lib.export import export_savedmodel, export_tflite, tflite_predict
+from lpr_lib.predict import Predictor, latest_run, load_model, predict
 from lpr_lib.metrics import decode, evaluate_predictions
 from lpr_lib.model import build_model
 from lpr_lib.plates import CHARS
@@ -144,7 +144,7 @@ def test_cli_export_writes_both_and_the_preprocessing_notes(run_dir, tmp_path, c
 
 
 def test_shipped_models_by_name_and_the_default(capsys):
-    from lpr_lib.export import resolve_model
+    from lpr_lib.predict import resolve_model
     from lpr_lib.models import DEFAULT_MODEL, SHIPPED
 
     default_file, default_name = resolve_model(None)

@@ -79,7 +79,7 @@ def test_ghm_histogram_persists_across_jax_steps(jax_run):
 
 
 def test_model_saved_on_jax_loads_under_tensorflow(jax_run):
-    from lpr_lib.export import load_model
+    from lpr_lib.predict import load_model
 
     out, run = jax_run
     model = load_model(out / "model.keras")
@@ -175,7 +175,7 @@ def test_the_jax_run_reads_the_same_under_tensorflow(jax_cli):
     gives the confidences `lpr predict` gave under JAX (NumPy preprocessing)."""
     import json
 
-    from lpr_lib.export import Predictor, load_model
+    from lpr_lib.predict import Predictor, load_model
 
     out, images, _, outputs, _ = jax_cli
     jax_conf = [p["confidence"] for p in json.loads(outputs[2])["plates"][:3]]

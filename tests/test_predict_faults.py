@@ -8,8 +8,8 @@ import pytest
 
 from lpr_lib import cli
 from lpr_lib.data.formats import error_text
-from lpr_lib.export import (EXPORT_FILES, MIN_CONFIDENCE, ImageError, Predictor, load_model,
-                            replace_folder)
+from lpr_lib.export import EXPORT_FILES, replace_folder
+from lpr_lib.predict import MIN_CONFIDENCE, ImageError, Predictor, load_model
 from lpr_lib.plates import (CHAR_TO_INDEX, CHARS, KIND_PATTERNS, KINDS, MAX_LEN, NUM_CLASSES,
                             _KIND_RULES, constrained_decode, is_valid, labels_to_text)
 

@@ -282,7 +282,7 @@ def test_cli_refuses_zero_epochs_without_claiming_a_model(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_damaged_model_file_is_named_and_a_run_falls_back_to_last(tmp_path, capsys):
-    from lpr_lib.export import load_model
+    from lpr_lib.predict import load_model
 
     out = tmp_path / "run"
     train(tiny_config(epochs=1), out, train_data=tiny_data())

@@ -272,7 +272,7 @@ def test_mixed_run_validates_on_held_out_real_plates(tmp_path, monkeypatch):
 
 
 def test_init_from_copies_the_weights_and_refuses_another_architecture(tmp_path):
-    from lpr_lib.export import load_model
+    from lpr_lib.predict import load_model
 
     first = tmp_path / "first"
     train(tiny_config(), first, train_data=tiny_data())

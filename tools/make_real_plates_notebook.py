@@ -42,7 +42,7 @@ cells = [
          "from lpr_lib.book import setup, save_fig\nQUICK = setup()\n\n"
          "import json\nimport numpy as np, pandas as pd, matplotlib.pyplot as plt\n"
          "from lpr_lib import data, metrics\nfrom lpr_lib.data import viz\n"
-         "from lpr_lib.evaluate import predict_dataset\nfrom lpr_lib.export import load_model, run_config\n"
+         "from lpr_lib.evaluate import predict_dataset\nfrom lpr_lib.predict import load_model, run_config\n"
          "from lpr_lib.models import SHIPPED, MODELS_DIR\n"
          "from lpr_lib.models.ship import validation_source\n"
          "from lpr_lib.plates import labels_to_text\n"

@@ -13,7 +13,7 @@ Each lives in a folder of its own beside this file: ``model.keras``, the ``confi
 trained it (its preprocessing is read from there) and ``result.json`` (its figures on the
 validation split and on the real test set, with the commit, seed and versions that made it)::
 
-    from lpr_lib.export import load_model
+    from lpr_lib.predict import load_model
     model = load_model("synthetic")       # a shipped model by name
     model = load_model()                  # the default one, "mixed"
 

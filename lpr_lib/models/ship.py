@@ -66,7 +66,7 @@ def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test", dest: Path | 
     return the figures written to its ``result.json`` and to
     ``results/shipped_<name>.json`` (or under ``results_dir``)."""
     from lpr_lib.evaluate import evaluate_model
-    from lpr_lib.export import load_model, run_config
+    from lpr_lib.predict import load_model, run_config
     from lpr_lib.metrics import SPEC_PRECISION
     from lpr_lib.repro import write_result
     from lpr_lib.train import load_history
