@@ -31,7 +31,7 @@ MODELS_DIR = Path(__file__).parent
 #: name -> one line about it
 SHIPPED = {
     "mixed": "ResNet-18 x0.25 at 48x144, synthetic plates + real crops",
-    "synthetic": "ResNet-18 x0.25 at 32x96, synthetic plates only",
+    "synthetic": "ResNet-18 x0.25 at 48x144, synthetic plates only",
 }
 DEFAULT_MODEL = "mixed"
 
