@@ -18,6 +18,10 @@ compiled with them saves and loads again.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
 import keras
 import numpy as np
 from keras import ops
@@ -25,7 +29,7 @@ from keras import ops
 from lpr_lib.plates import MAX_LEN
 
 __all__ = ["MaskedCrossEntropy", "FocalLoss", "GHMC", "LossState", "state_metrics", "get_loss",
-           "LOSSES"]
+           "LOSSES", "LossSpec"]
 
 
 def _prepare(y_true, y_pred, from_logits: bool):
@@ -305,13 +309,22 @@ class GHMC(keras.losses.Loss):
         return config
 
 
+class LossSpec(NamedTuple):
+    """One entry of :data:`LOSSES`: how to make the loss, and which fields of
+    :class:`lpr_lib.config.LossConfig` it takes (``LossConfig.build`` passes those)."""
+
+    make: Callable[..., keras.losses.Loss]
+    params: tuple[str, ...] = ()
+
+
+#: The losses by their config name (``loss.name``): the one list of them.
 LOSSES = {
-    "ce": lambda **kw: MaskedCrossEntropy(**kw),
-    "smooth": lambda label_smoothing=0.1, **kw: MaskedCrossEntropy(
-        label_smoothing=label_smoothing, **kw),
-    "focal": lambda **kw: FocalLoss(**kw),
-    "ghm_global": lambda **kw: GHMC(mode="global", **kw),
-    "ghm_labelwise": lambda **kw: GHMC(mode="labelwise", **kw),
+    "ce": LossSpec(MaskedCrossEntropy),
+    "smooth": LossSpec(lambda label_smoothing=0.1, **kw: MaskedCrossEntropy(
+        label_smoothing=label_smoothing, **kw), ("label_smoothing",)),
+    "focal": LossSpec(FocalLoss, ("gamma", "alpha")),
+    "ghm_global": LossSpec(functools.partial(GHMC, mode="global"), ("bins", "momentum")),
+    "ghm_labelwise": LossSpec(functools.partial(GHMC, mode="labelwise"), ("bins", "momentum")),
 }
 
 
@@ -320,7 +333,7 @@ def get_loss(name: str, **kwargs) -> keras.losses.Loss:
     0.1), ``"focal"``, ``"ghm_global"``, ``"ghm_labelwise"`` (30 bins, momentum 0.75
     by default, as the seed's recipe). Keyword arguments go to the class."""
     try:
-        factory = LOSSES[name]
+        spec = LOSSES[name]
     except KeyError:
         raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}") from None
-    return factory(**kwargs)
+    return spec.make(**kwargs)

@@ -14,7 +14,7 @@ import keras
 from keras import ops
 
 __all__ = ["RAdam", "rho", "rectification", "seed_schedule", "SEED_LR_VALUES",
-           "SEED_FRACTIONS", "WarmupCosine", "get_optimizer"]
+           "SEED_FRACTIONS", "WarmupCosine", "get_optimizer", "OPTIMIZERS"]
 
 
 def rho(step, beta_2: float = 0.999):
@@ -247,6 +247,10 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                 "start_ratio": self.start_ratio, "name": self.name}
 
 
+#: The optimizers by their config name (``optimizer.name``)
+OPTIMIZERS = ("radam", "adam", "sgd")
+
+
 def get_optimizer(name: str, learning_rate=1e-3, **kwargs) -> keras.optimizers.Optimizer:
     """An optimizer by its config name: ``"radam"`` (:class:`RAdam`), ``"adam"``
     (``keras.optimizers.Adam``) or ``"sgd"`` (``keras.optimizers.SGD``, momentum 0.9
@@ -259,4 +263,4 @@ def get_optimizer(name: str, learning_rate=1e-3, **kwargs) -> keras.optimizers.O
     if name == "sgd":
         kwargs.setdefault("momentum", 0.9)
         return keras.optimizers.SGD(learning_rate=learning_rate, **kwargs)
-    raise ValueError(f"unknown optimizer {name!r}; choose 'radam', 'adam' or 'sgd'")
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
