@@ -85,7 +85,8 @@ def _train_arguments(t: argparse.ArgumentParser) -> None:
                    help="replace a finished run (or one started with another config) in the "
                         "run folder; the old one is kept until the new one saves an epoch")
     t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override config fields, e.g. model.width=0.5")
+                   help="override config fields (the value is YAML), e.g. model.width=0.5 "
+                        "data.synth.tight_crops=0.3 data.augment.rotation_deg=6")
 
 
 def _eval_arguments(e: argparse.ArgumentParser) -> None:

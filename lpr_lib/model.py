@@ -21,45 +21,16 @@ is what we build. The ``"length"`` head is trained with sparse cross-entropy on
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import keras
 import numpy as np
 from keras import layers
 
 from lpr_lib.backbones import get_backbone
+from lpr_lib.config import POOLINGS, ModelConfig
 from lpr_lib.plates import DEFAULT_SIZE, KINDS, MAX_LEN, NUM_CLASSES
 
 __all__ = ["ModelConfig", "CharacterAttention", "POOLINGS", "build_model", "count_params",
            "count_flops", "flops_table"]
-
-
-@dataclass
-class ModelConfig:
-    """Everything :func:`build_model` needs. Part of :class:`lpr_lib.train.ExperimentConfig`."""
-
-    backbone: str = "resnet18"
-    #: width multiplier on every channel count (rounded to multiples of 8)
-    width: float = 0.25
-    #: ResNet stage widths before ``width`` (the seed's final model: 64, 128, 256, 384)
-    stage_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 384])
-    #: ResNet stage strides (48x144 -> 12x36 after the stem -> 12x36, 6x18, 3x9, 3x9)
-    strides: list[int] = field(default_factory=lambda: [1, 2, 2, 1])
-    cardinality: int = 8  # resnext18 only
-    variant: str = "small"  # mobilenet_v3 only
-    #: L2 on conv and dense kernels (``decay * sum(w**2)``)
-    conv_decay: float = 5e-4
-    #: decay on BatchNorm gamma, "l2" or "l1" (network slimming)
-    bn_decay: float = 0.0
-    bn_decay_type: str = "l2"
-    #: "flatten" (keep where each feature is: each head sees which column it came from) or
-    #: "avg" (global average pooling, the seed's; learns to read far more slowly, see ch. 4)
-    #: or "attention" (one learned attention map per character position,
-    #: :class:`CharacterAttention`: a head that finds its character wherever it falls)
-    pooling: str = "flatten"
-    dropout: float = 0.0
-    #: add a plate-kind head (``len(plates.KINDS)`` classes, target from plates.infer_kind)
-    kind_head: bool = False
 
 
 def _backbone_kwargs(cfg: ModelConfig) -> dict:
@@ -72,9 +43,6 @@ def _backbone_kwargs(cfg: ModelConfig) -> dict:
     if cfg.backbone == "mobilenet_v3":
         kw["variant"] = cfg.variant
     return kw
-
-
-POOLINGS = ("flatten", "avg", "attention")
 
 
 @keras.saving.register_keras_serializable(package="lpr")

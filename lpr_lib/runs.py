@@ -182,7 +182,7 @@ class RunFolder:
                                  "run again") from None
         free = {"verbose", "tensorboard"}  # how a run reports, not what it trains
         out: list[str] = []
-        _diff(stored, config_dict, "", free, out)
+        _diff(_as_written_now(stored), config_dict, "", free, out)
         return out
 
     # ------------------------------------------------------------------ writing
@@ -362,6 +362,19 @@ def _same_file(a: Path, b: Path) -> bool:
                 return False
             if not x:
                 return True
+
+
+def _as_written_now(stored):
+    """A run's stored config as this version writes it (keys added since filled in with their
+    defaults, ``data.augment`` and ``data.synth`` in their written form), so that a run an
+    older version started resumes when nothing it trains has changed; as stored when it no
+    longer loads (then every difference shows)."""
+    from lpr_lib.config import ConfigError, ExperimentConfig
+
+    try:
+        return ExperimentConfig.from_dict(stored).to_dict()
+    except ConfigError:
+        return stored
 
 
 def _diff(old, new, prefix: str, free: set, out: list[str]) -> None:

@@ -1,6 +1,7 @@
 """One experiment = one :class:`ExperimentConfig`; :func:`train` runs it with plain ``model.fit``.
 
-The config is a tree of dataclasses that round-trips to YAML::
+The config (:mod:`lpr_lib.config`, whose names are importable from here too) is a tree of
+validated models that round-trips to YAML::
 
     cfg = default_config()                 # the book's CPU model on synthetic plates
     cfg = ExperimentConfig.from_yaml("configs/seed_full.yaml")
@@ -21,321 +22,24 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import keras
-import yaml
 
 from lpr_lib._tf import on_tensorflow, require_tensorflow
-from lpr_lib.model import ModelConfig
+from lpr_lib.config import (STRATEGIES, ConfigError, DataConfig, ExperimentConfig, LossConfig,
+                            ModelConfig, OptimizerConfig, ScheduleConfig, SynthConfig,
+                            default_config)
 from lpr_lib.plates import kind_indices as _kind_indices
-from lpr_lib.repro import DEFAULT_SEED, REPO_ROOT, RUNS_DIR, quick_mode
+from lpr_lib.repro import REPO_ROOT, RUNS_DIR
 
 __all__ = ["DataConfig", "LossConfig", "OptimizerConfig", "ScheduleConfig", "ModelConfig",
            "ExperimentConfig", "ConfigError", "default_config", "train", "prepare_data",
            "compile_model", "cli_train", "synthetic_folder", "load_history", "RUNS_DIR"]
-
-
-class ConfigError(ValueError):
-    """A config file or override that does not fit :class:`ExperimentConfig`."""
-
-
-@dataclass
-class DataConfig:
-    #: training data: any format ``data.load_samples`` reads; ``None`` = synthetic plates
-    train: str | None = None
-    #: validation data; ``None`` = synthetic plates from another seed (or none if val_size=0)
-    val: str | None = None
-    #: the model's input (H, W), the seed's 48x144: the backbone's last map is 3x9 cells (2x6
-    #: at 32x96, which holds every pixel of a real crop at 2.25x fewer pixels but learns far
-    #: more slowly: 54.7% against 85.2% of the synthetic validation plates after the same 7
-    #: epochs, results/default_input_size_trial.json)
-    image_size: list[int] = field(default_factory=lambda: [48, 144])
-    #: per-image standardisation (the seed's "whitening"), else scale to [0, 1]
-    whiten: bool = True
-    #: random geometric/photometric augmentation of training images: true (the defaults of
-    #: ``data.AugmentConfig``), false, or a mapping of the ``AugmentConfig`` fields to change
-    #: (``{downscale_prob: 0.6, rotation_deg: 6}``)
-    augment: bool | dict = True
-    #: synthetic plates rendered for training (rendered once in parallel and cached under
-    #: runs/synth/, the same set every epoch; augmentation varies)
-    synthetic_train: int = 40000
-    #: synthetic validation plates (when ``val`` is None and no real data is mixed in); 2,048
-    #: puts a plate accuracy near 90% within about +-0.7 points (one standard error)
-    val_size: int = 2048
-    #: several training sources mixed at weights, instead of ``train``: a list of
-    #: ``{source: PATH or "synthetic", weight: W}``; each batch draws an image from source i
-    #: with probability W_i / sum(W). Paths are any format ``data.load_samples`` reads.
-    mix: list = field(default_factory=list)
-    #: generator settings for the synthetic plates (``lpr_lib.synth.SynthConfig`` fields, e.g.
-    #: ``{tight_crops: 0.0, provinces: balanced}``); empty = the generator's defaults
-    synth: dict = field(default_factory=dict)
-    #: share of each real (non-synthetic) source held out for validation, split by plate text
-    #: (all crops of one plate on one side); the best checkpoint is chosen on it
-    val_split: float = 0.1
-
-
-@dataclass
-class LossConfig:
-    #: "ce", "smooth", "focal", "ghm_global", "ghm_labelwise" (lpr_lib.losses.get_loss)
-    name: str = "ce"
-    label_smoothing: float = 0.1  # "smooth"
-    gamma: float = 2.0  # "focal"
-    alpha: float | None = 0.25  # "focal"
-    bins: int = 30  # GHM
-    momentum: float = 0.75  # GHM
-    #: weight of the length head's cross-entropy (and of the kind head's)
-    length_weight: float = 1.0
-
-    def build(self):
-        from lpr_lib.losses import get_loss
-
-        kw = {"smooth": dict(label_smoothing=self.label_smoothing),
-              "focal": dict(gamma=self.gamma, alpha=self.alpha),
-              "ghm_global": dict(bins=self.bins, momentum=self.momentum),
-              "ghm_labelwise": dict(bins=self.bins, momentum=self.momentum)}.get(self.name, {})
-        return get_loss(self.name, **kw)
-
-
-@dataclass
-class OptimizerConfig:
-    #: "radam" (the seed's), "adam" or "sgd" (lpr_lib.optim.get_optimizer); the default
-    #: model uses Adam: in a few-minute budget RAdam's rectified start is too slow (ch. 4)
-    name: str = "adam"
-    #: the peak learning rate (the "seed" schedule has its own values); 8e-3 read the most
-    #: synthetic plates in the default run's budget (results/default_lr_trial.json: 72.9%
-    #: after 7 epochs, against 71.1% at 6e-3, 65.8% at 4e-3 and 48.8% at 2e-3)
-    learning_rate: float = 8e-3
-    clipnorm: float | None = None
-
-
-@dataclass
-class ScheduleConfig:
-    #: "seed" (1e-5 warmup, 1e-3, 1e-4, 1e-5, 1e-6 by epoch), "cosine" (warmup + cosine)
-    #: or "constant"
-    name: str = "cosine"
-    warmup_epochs: float = 0.5  # cosine
-    final_ratio: float = 0.01  # cosine
-
-
-@dataclass
-class ExperimentConfig:
-    name: str = "default"
-    seed: int = DEFAULT_SEED
-    epochs: int = 9
-    batch_size: int = 64
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    #: bit-identical runs for a seed on CPU (TF deterministic ops; a little slower)
-    deterministic: bool = False
-    #: XLA-compile the training step (the speed study's main win on CPU)
-    jit_compile: bool = True
-    #: training steps per call into the compiled step (Keras' per-step Python overhead)
-    steps_per_execution: int = 1
-    #: TensorFlow thread pools; 0 = TensorFlow's choice (set before TF starts)
-    intra_op_threads: int = 0
-    inter_op_threads: int = 0
-    #: "none", "mirrored" (TensorFlow: tf.distribute.MirroredStrategy over all visible
-    #: devices) or "data_parallel" (JAX: keras.distribution.DataParallel over all devices)
-    strategy: str = "none"
-    #: split the CPU into this many logical devices (for MirroredStrategy on one CPU)
-    logical_cpus: int = 0
-    #: fine-tune: start from the weights of this model (a .keras file or a run folder; the
-    #: architecture must match), instead of a random initialisation
-    init_from: str | None = None
-    #: training steps per epoch; 0 = one pass over the training data (the synthetic set
-    #: when the data are mixed)
-    steps_per_epoch: int = 0
-    #: Keras progress display: 1 = bar, 2 = one line per epoch, 0 = silent
-    verbose: int = 2
-    #: TensorBoard logs in <run>/logs (when the tensorboard package is installed)
-    tensorboard: bool = True
-
-    # ------------------------------------------------------------ (de)serialisation
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def to_yaml(self, path: str | os.PathLike | None = None) -> str:
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
-
-    @classmethod
-    def from_dict(cls, data: dict | None, source: str = "config") -> ExperimentConfig:
-        """Build from a (possibly partial) dict; missing keys keep their defaults, unknown
-        keys raise :class:`ConfigError` naming the key and ``source``."""
-        return _from_dict(cls, data or {}, source, prefix="").validate(source)
-
-    def validate(self, source: str = "config") -> ExperimentConfig:
-        """Check the values a type check lets through (sizes, counts, ranges); a
-        :class:`ConfigError` naming ``source`` and the key. Returns ``self``."""
-        d, m = self.data, self.model
-        checks = [
-            ("epochs", self.epochs >= 1, "must be at least 1"),
-            ("batch_size", self.batch_size >= 1, "must be at least 1"),
-            ("steps_per_epoch", self.steps_per_epoch >= 0, "must be 0 (one pass) or more"),
-            ("steps_per_execution", self.steps_per_execution >= 1, "must be at least 1"),
-            ("data.image_size", len(d.image_size) == 2 and all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 16
-                for v in d.image_size), "must be [height, width], each an integer >= 16"),
-            ("data.synthetic_train", d.synthetic_train >= 1, "must be at least 1"),
-            ("data.val_size", d.val_size >= 0, "must be 0 or more"),
-            ("data.val_split", 0.0 <= d.val_split < 1.0, "must be in [0, 1)"),
-            ("model.width", m.width > 0, "must be > 0"),
-            ("model.dropout", 0.0 <= m.dropout < 1.0, "must be in [0, 1)"),
-            ("optimizer.learning_rate", self.optimizer.learning_rate >= 0,
-             "must be 0 (frozen) or more"),
-        ]
-        for key, ok, what in checks:
-            if not ok:
-                value = self.to_dict()
-                for part in key.split("."):
-                    value = value[part]
-                raise ConfigError(f"{source}: {key} {what}, got {value!r}")
-        return self
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> ExperimentConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: config file not found")
-        try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") \
-                from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if data is not None and not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of config keys, got "
-                              f"{type(data).__name__}")
-        return cls.from_dict(data, source=str(path))
-
-    def override(self, assignments, source: str = "--set") -> ExperimentConfig:
-        """Return a copy with ``KEY=VALUE`` assignments applied (``model.width=0.5``); the
-        value is read as YAML (``true``, ``[32, 96]``, ``null``, ``1e-3``)."""
-        data = self.to_dict()
-        for item in assignments or []:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise ConfigError(f"{source}: expected KEY=VALUE, got {item!r}")
-            node = data
-            parts = key.strip().split(".")
-            for part in parts[:-1]:
-                if not isinstance(node.get(part), dict):
-                    raise ConfigError(f"{source}: unknown config key {key!r}")
-                node = node[part]
-            if parts[-1] not in node:
-                raise ConfigError(f"{source}: unknown config key {key!r}")
-            node[parts[-1]] = yaml.safe_load(value)
-        return type(self).from_dict(data, source=source)
-
-    def quick(self) -> ExperimentConfig:
-        """A seconds-long version for CI (LPR_QUICK=1): a few hundred plates, 1 epoch."""
-        return self.override(["epochs=1", "data.synthetic_train=256", "data.val_size=64"])
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML
-    itself keeps the last one without a word)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _from_dict(cls, data: dict, source: str, prefix: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, "
-                          f"got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{source}: unknown config key {prefix + unknown[0]!r} "
-                          f"(known at this level: {', '.join(fields)})")
-    kwargs = {}
-    for name, value in data.items():
-        f = fields[name]
-        default = _default(f)
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _from_dict(type(default), value or {}, source, prefix + name + ".")
-        elif cls is DataConfig and name == "augment" and isinstance(value, dict):
-            kwargs[name] = _augment_fields(value, source, prefix + name)
-        else:
-            kwargs[name] = _coerce(value, default, source, prefix + name)
-    return cls(**kwargs)
-
-
-def _augment_fields(value: dict, source: str, key: str) -> dict:
-    """``data.augment`` as a mapping: checked against ``AugmentConfig`` now, not at epoch 1."""
-    from lpr_lib.data.augmentation import AugmentConfig
-
-    try:
-        AugmentConfig.from_dict(value)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{source}: {key}: {err}") from None
-    return dict(value)
-
-
-def _default(f):
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[misc]
-
-
-def _coerce(value: Any, default: Any, source: str, key: str):
-    """Check a value against its field's default type (ints are accepted for floats)."""
-    if value is None or default is None:
-        return value
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-    elif isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif isinstance(default, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif isinstance(default, str):
-        if isinstance(value, str):
-            return value
-    elif isinstance(default, (list, tuple)):
-        if isinstance(value, (list, tuple)):
-            return list(value)
-    else:
-        return value
-    raise ConfigError(f"{source}: {key} must be a {type(default).__name__}, got {value!r}")
-
-
-def default_config() -> ExperimentConfig:
-    """The book's default: ResNet-18 at width 0.25 (the seed's stem, 384-wide last stage) on
-    40,000 synthetic plates at 48x144, 9 epochs: under 15 minutes on 2 CPU cores, rendering
-    included (the shipped model ``synthetic``); shrunk to seconds in quick mode
-    (``LPR_QUICK=1``)."""
-    cfg = ExperimentConfig()
-    return cfg.quick() if quick_mode() else cfg
 
 
 # ------------------------------------------------------------------------ data
@@ -374,23 +78,9 @@ def _resolve_source(source: str) -> str:
 
 
 def _mix_parts(d: DataConfig) -> list[tuple[str, float]]:
-    """``data.mix`` as ``[(source, weight)]``, checked (the error names the entry)."""
-    if d.mix and d.train is not None:
-        raise ConfigError("data.train and data.mix are exclusive: put the training source in "
-                          "data.mix")
-    parts = []
-    for i, entry in enumerate(d.mix):
-        if not isinstance(entry, dict) or set(entry) - {"source", "weight"} \
-                or "source" not in entry:
-            raise ConfigError(f"data.mix[{i}] must be a mapping {{source: PATH or synthetic, "
-                              f"weight: W}}, not {entry!r}")
-        weight = entry.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
-            raise ConfigError(f"data.mix[{i}].weight must be a positive number, not {weight!r}")
-        parts.append((_resolve_source(str(entry["source"])), float(weight)))
-    if not 0 <= d.val_split < 1:
-        raise ConfigError(f"data.val_split must be in [0, 1), not {d.val_split!r}")
-    return parts
+    """``data.mix`` as ``[(source, weight)]``, each path resolved (:func:`_resolve_source`);
+    the entries were checked when the config was made (:class:`lpr_lib.config.MixEntry`)."""
+    return [(_resolve_source(entry.source), entry.weight) for entry in d.mix]
 
 
 def prepare_data(config: ExperimentConfig):
@@ -459,24 +149,27 @@ def prepare_data(config: ExperimentConfig):
 
 
 def synthetic_folder(count: int, image_size, seed: int, root: Path | None = None,
-                     synth: dict | None = None) -> Path:
+                     synth: SynthConfig | dict | None = None) -> Path:
     """Render ``count`` synthetic plates once (in parallel, on every core) into
     ``runs/synth/<count>-<H>x<W>-seed<seed>-g<generator version>[-<settings hash>]/`` (reused
-    by later runs and by a resumed run) and return the folder. ``synth``: generator settings
-    (``SynthConfig`` fields) other than its defaults."""
+    by later runs and by a resumed run) and return the folder. ``synth``: the generator's
+    settings (a ``SynthConfig``, or a mapping of its fields; ``size`` is ``image_size``); the
+    hash is that of the settings that differ from the generator's defaults."""
     import hashlib
     import json
 
-    from lpr_lib.synth import GENERATOR_VERSION, SynthConfig, generate
+    from lpr_lib.synth import GENERATOR_VERSION, generate
 
-    try:
-        synth_cfg = SynthConfig.from_dict({**(synth or {}), "size": list(image_size)})
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"data.synth: {err}") from None
+    if not isinstance(synth, SynthConfig):
+        synth = SynthConfig.from_dict({k: v for k, v in (synth or {}).items() if k != "size"},
+                                      source="data.synth")
+    changes = synth.changes()
+    synth_cfg = SynthConfig.from_dict({**synth.to_dict(), "size": list(image_size)},
+                                      source="data.synth")
     root = Path(root) if root is not None else RUNS_DIR / "synth"
     name = f"{count}-{image_size[0]}x{image_size[1]}-seed{seed}-g{GENERATOR_VERSION}"
-    if synth:
-        digest = hashlib.sha1(json.dumps(synth, sort_keys=True, default=str).encode())
+    if changes:
+        digest = hashlib.sha1(json.dumps(changes, sort_keys=True, default=str).encode())
         name += "-" + digest.hexdigest()[:8]
     folder = root / name
     if not (folder / "labels.txt").is_file():  # generate() renames a complete folder in
@@ -590,9 +283,6 @@ class _NoStrategy:
 
     def scope(self):
         return contextlib.nullcontext()
-
-
-STRATEGIES = ("none", "mirrored", "data_parallel")
 
 
 def _known_strategy(config: ExperimentConfig) -> None:

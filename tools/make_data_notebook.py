@@ -200,7 +200,7 @@ cells = [
        "contrast and saturation in a random order; clipping) plus what real crops need: a small\n"
        "affine jitter (rotation, shear, scale, shift) and crop jitter (each side of the crop moves\n"
        "in or out a little, as a detector's box would). The geometric parts compose into one\n"
-       "affine transform, so the image is resampled once. All strengths live in one dataclass:"),
+       "affine transform, so the image is resampled once. All strengths live in one config class:"),
     code("data.AugmentConfig()"),
     md("`augment` works on whole batches (each image draws its own strengths; the order of the\n"
        "colour operations is drawn once per batch, which matters little since, clipping aside,\n"

@@ -153,11 +153,7 @@ def train(name, parts, epochs, steps, batch, lr, evals, out_dir, seed=2026, widt
 
 
 def _lettering(base: Lettering | None = None, **changes) -> dict:
-    from dataclasses import asdict
-
-    d = asdict(base or Lettering.legacy())
-    d.update(changes)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+    return {**(base or Lettering.legacy()).to_dict(), **changes}
 
 
 #: The sim-to-real study's letterings, each one change on the one before it.
@@ -180,21 +176,16 @@ def throughput(config_path: Path, batch: int, steps: int = 40, warmup: int = 5) 
     import keras
     import yaml
 
-    from lpr_lib.losses import get_loss
+    from lpr_lib.config import LossConfig
     from lpr_lib.model import ModelConfig, build_model
     from lpr_lib.optim import get_optimizer
 
     cfg = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     size = tuple(cfg["data"]["image_size"])
     model = build_model(ModelConfig(**cfg.get("model", {})), size)
-    loss = cfg.get("loss", {})
-    kw = {"smooth": ["label_smoothing"], "focal": ["gamma", "alpha"],
-          "ghm_global": ["bins", "momentum"], "ghm_labelwise": ["bins", "momentum"]}
-    name = loss.get("name", "ce")
     model.compile(optimizer=get_optimizer(cfg.get("optimizer", {}).get("name", "adam"),
                                           cfg.get("optimizer", {}).get("learning_rate", 1e-3)),
-                  loss={"chars": get_loss(name, **{k: loss[k] for k in kw.get(name, [])
-                                                   if k in loss}),
+                  loss={"chars": LossConfig.from_dict(cfg.get("loss", {})).build(),
                         "length": keras.losses.SparseCategoricalCrossentropy()})
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch * steps, *size, 3)).astype(np.float32)

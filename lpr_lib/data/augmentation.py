@@ -13,99 +13,18 @@ the seed alone, and switching one augmentation off (or on) leaves every other dr
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import numpy as np
 
+from lpr_lib.config import FILL_MODES, AugmentConfig
 from lpr_lib.repro import DEFAULT_SEED
 
-__all__ = ["AugmentConfig", "augment", "affine_matrix"]
-
-#: OpenCV's border mode for each ``AugmentConfig.fill_mode`` (TensorFlow's names)
-FILL_MODES = {"nearest": "BORDER_REPLICATE", "constant": "BORDER_CONSTANT",
-              "reflect": "BORDER_REFLECT", "wrap": "BORDER_WRAP"}
+__all__ = ["AugmentConfig", "augment", "affine_matrix"]  # AugmentConfig: from lpr_lib.config
 
 # the named streams of one call of augment() (spawn keys under the call's seed)
 _COIN, _AFFINE, _COLOUR, _NOISE_STD, _NOISE, _SALT_PEPPER, _DOWNSCALE = range(7)
 # ... of affine_matrix(), and of the colour operations
 _ANGLE, _SHEAR, _SHEAR_Y, _ZOOM, _JITTER, _SHIFT = range(6)
 _BRIGHTNESS, _CONTRAST, _SATURATION, _HUE, _GAIN, _ORDER = range(6)
-
-
-@dataclass
-class AugmentConfig:
-    """Strengths of every augmentation; a probability of 0 (or a strength of 0) turns one off.
-
-    Intensities are in units of the [0, 1] image. Geometry (rotation, shear, scale, shift and the
-    per-side crop jitter) is composed into one affine transform, so the image is resampled once.
-    """
-
-    # the seed's photometric augmentation, applied in a random order
-    brightness: float = 0.25  # max additive delta
-    contrast: tuple[float, float] = (0.6, 1.4)
-    saturation: tuple[float, float] = (0.5, 1.5)
-    hue: float = 0.0  # off by default: plate colour tells the kind of plate
-    # the seed's noise
-    noise_prob: float = 0.5
-    noise_std: float = 0.04  # Gaussian noise, std (drawn uniformly in [0, noise_std])
-    salt_pepper_prob: float = 0.3
-    salt_pepper_amount: float = 0.02  # share of pixels set to black or white
-    # geometry, for real crops whose plate is never perfectly framed
-    affine_prob: float = 0.8
-    rotation_deg: float = 4.0
-    shear: float = 0.1  # horizontal shear (x += shear * y)
-    # vertical shear (y += shear_y * x): the character row slants while verticals stay upright,
-    # as in a detector's axis-aligned box around a plate seen from one side (rectified crops,
-    # such as those warped out of a CCPD scene by their four corners, never show it)
-    shear_y: float = 0.0
-    scale: tuple[float, float] = (0.92, 1.05)
-    shift: tuple[float, float] = (0.03, 0.03)  # max shift as a share of (H, W)
-    crop_jitter: float = 0.04  # each side moves in or out by up to this share
-    fill_mode: str = "nearest"  # how pixels outside the crop are filled (see FILL_MODES)
-    # capture resolution: shrink by a factor in ``downscale`` (one per batch), then enlarge back;
-    # a sharp 136x36 crop then looks like a 94x24 one from a parking-lot camera
-    downscale_prob: float = 0.3
-    downscale: tuple[float, float] = (0.45, 0.9)
-    # white balance: each channel scaled by its own factor in [1 - g, 1 + g] (a camera's colour
-    # cast; small enough that a blue plate stays blue)
-    channel_gain: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> AugmentConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown AugmentConfig field(s): {sorted(unknown)}")
-        defaults = asdict(cls())
-        values = {}
-        for key, value in data.items():
-            default = defaults[key]
-            if isinstance(default, tuple):
-                ok = (isinstance(value, (list, tuple)) and len(value) == len(default)
-                      and all(_is_number(v) for v in value))
-                value = tuple(float(v) for v in value) if ok else value
-            elif isinstance(default, str):
-                ok = isinstance(value, str)
-            else:
-                ok = _is_number(value)
-                value = float(value) if ok else value
-            if not ok:
-                raise ValueError(f"AugmentConfig.{key} must be like {default!r}, got {value!r}")
-            values[key] = value
-        return cls(**values)
-
-    @classmethod
-    def none(cls) -> AugmentConfig:
-        """No augmentation at all (every probability and strength zero)."""
-        return cls(brightness=0.0, contrast=(1.0, 1.0), saturation=(1.0, 1.0), noise_prob=0.0,
-                   salt_pepper_prob=0.0, affine_prob=0.0, downscale_prob=0.0)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _augment_config(augment) -> AugmentConfig | None:

@@ -25,24 +25,18 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from lpr_lib.config import CJK_FACES, LATIN_FACES
 from lpr_lib.plates import DIGITS, KINDS, PROVINCES, SPECIALS, rows
 from lpr_lib.synth._random import _n, _u
 
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_PATH = FONT_DIR / "LPRPlateSansBold.otf"
 CJK_REGULAR_PATH = FONT_DIR / "LPRPlateSans.otf"
-#: Faces for the Chinese characters: name -> font file (``Lettering.cjk_fonts`` weighs them).
-CJK_FONTS = {
-    "bold": FONT_PATH,
-    "regular": CJK_REGULAR_PATH,
-    "light": FONT_DIR / "NotoSansSC-Light.otf",
-}
+#: Faces for the Chinese characters: name -> font file (``Lettering.cjk_fonts`` weighs them;
+#: the names a config may give are :data:`lpr_lib.config.CJK_FACES`).
+CJK_FONTS = {name: FONT_DIR / file for name, file in CJK_FACES.items()}
 #: Faces for letters and digits (see ``make_font_subset``): name -> font file.
-LATIN_FONTS = {
-    "noto": FONT_PATH,
-    "barlow": FONT_DIR / "BarlowCondensed-SemiBold.ttf",
-    "roboto": FONT_DIR / "RobotoCondensed-Bold.ttf",
-}
+LATIN_FONTS = {name: FONT_DIR / file for name, file in LATIN_FACES.items()}
 #: The lettering of plates drawn without a style: the first generator's (Noto, narrow).
 PLAIN_STYLE = {"font": "noto", "latin_width": 0.86, "plain_one": False, "cjk_scale": 1.0,
                "cjk_font": "bold", "weight": None}
