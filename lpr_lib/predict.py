@@ -125,7 +125,7 @@ def load_model(path: str | os.PathLike | None = None):
 def run_config(model_or_path):
     """The ``ExperimentConfig`` of the run a model belongs to (its folder's
     ``config.yaml``), or ``None`` when the model file has none beside it."""
-    from lpr_lib.train import ExperimentConfig
+    from lpr_lib.config import ExperimentConfig
 
     source = getattr(model_or_path, "_lpr_source", model_or_path)
     if source is None:
