@@ -105,6 +105,19 @@ def _predict_arguments(pr: argparse.ArgumentParser) -> None:
                          "(default: lpr_lib.predict.MIN_CONFIDENCE, 0.5)")
 
 
+def _prune_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="the trained run folder to prune (its best model and config)")
+    p.add_argument("--ratio", type=float, required=True,
+                   help="share of the prunable channels to cut, in [0, 1) (lowest |gamma| first)")
+    p.add_argument("--out", default=None, help="run folder of the fine-tuned narrower model "
+                                              "(default: RUN_prunedNN beside RUN)")
+    p.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs (default 6)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished fine-tuning run in --out")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override the run's config for the fine-tuning (the value is YAML)")
+
+
 def _export_arguments(x: argparse.ArgumentParser) -> None:
     x.add_argument("--model", default=None, help=MODEL_HELP)
     x.add_argument("--out", required=True, help="output folder")
@@ -141,6 +154,9 @@ COMMANDS = {
     "eval": Command("lpr_lib.evaluate:cli_eval", "evaluate a model on a dataset", _eval_arguments),
     "predict": Command("lpr_lib.predict:cli_predict", "read the plate in each image",
                        _predict_arguments),
+    "prune": Command("lpr_lib.prune:cli_prune",
+                     "network slimming: cut a trained run's low-|gamma| channels, fine-tune",
+                     _prune_arguments),
     "export": Command("lpr_lib.export:cli_export",
                       "export a trained model as SavedModel and/or TFLite", _export_arguments),
 }

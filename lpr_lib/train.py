@@ -345,10 +345,14 @@ class EpochSpeed(keras.callbacks.Callback):
 
 def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
           train_data=None, val_data=None, steps_per_epoch: int | None = None,
-          callbacks=(), overwrite: bool = False):
+          callbacks=(), overwrite: bool = False, model=None):
     """Train ``config`` into the run folder ``out_dir`` (default ``runs/<name>``); return the
     Keras ``History`` of this call (resumed epochs only, after a restart; the whole run is
     in ``history.csv``).
+
+    ``model``: train this Keras model (its architecture and weights) instead of building
+    the config's, as ``lpr prune`` does with a narrower model; the config still gives the
+    data, loss, optimizer and schedule (``init_from`` is then refused: the model is the start).
 
     ``train_data`` / ``val_data``: optional ``tf.data`` datasets of ``(images, labels)``, or
     :class:`~lpr_lib.data.PlateDataset` s (any backend), to use instead of the config's data
@@ -365,6 +369,9 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
 
     started = time.time()
     config.validate()
+    if model is not None and config.init_from:
+        raise ConfigError("train(model=...) starts from the model it is given; "
+                          f"init_from={config.init_from!r} would overwrite its weights")
     out = Path(out_dir) if out_dir is not None else RUNS_DIR / config.name
     run = RunFolder(out)
     mode = run.check_can_train(config.to_dict(), overwrite)
@@ -383,7 +390,8 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
 
     strategy = _strategy(config)
     with strategy.scope():
-        model = build_model(config)
+        if model is None:
+            model = build_model(config)
         if config.init_from and mode != "resume":
             _load_initial_weights(model, config.init_from)
         compile_model(model, config, steps_per_epoch)
