@@ -150,7 +150,7 @@ def test_attention_head_keeps_the_last_map_whole():
 
 
 def test_pruned_model_saves_loads_and_exports(tmp_path):
-    from lpr_lib.export import load_model
+    from lpr_lib.predict import load_model
 
     model = _randomised(build_model(ModelConfig(width=0.25), image_size=SIZE))
     pruned, _ = prune_model(model, 0.5)
