@@ -27,6 +27,10 @@ DEFAULT_32 = ["data.image_size=[32, 96]", "epochs=7", "data.val_size=512"]
 #: augmentation like a detector's boxes of real plates (configs/real_mix_48.yaml's)
 DETECTOR_AUG = ("data.augment={rotation_deg: 6.0, shear_y: 0.08, scale: [0.88, 1.06], "
                 "crop_jitter: 0.06, channel_gain: 0.12, downscale_prob: 0.5}")
+#: the same, and most plates captured at 40-70% of the input size (the real test crops are
+#: 94x24: half the model's 48 rows)
+LOWRES_AUG = DETECTOR_AUG.replace("downscale_prob: 0.5}",
+                                  "downscale_prob: 0.8, downscale: [0.4, 0.7]}")
 
 #: (key, what the row is, config file, overrides, run folder)
 ROWS = [
@@ -56,6 +60,9 @@ ROWS = [
     ("synthetic_detector", "synthetic plates only at 48x144, augmented like a detector's "
      "boxes (the default run otherwise)", "configs/default.yaml", [DETECTOR_AUG],
      "runs/study_synth_detector"),
+    ("synthetic_lowres", "synthetic plates only at 48x144, augmented like a detector's "
+     "boxes, 80% of them captured at 40-70% of the input size", "configs/default.yaml",
+     [LOWRES_AUG], "runs/study_synth_lowres"),
 ]
 
 
