@@ -60,7 +60,7 @@ def measure(model, label: str, cfg) -> dict:
                                             0.1, 2026)[1],
             "real_test": SHARED_REAL / "test"}
     for name, src in sets.items():
-        r = evaluate_model(model, src, thresholds=(0.85,))
+        r = evaluate_model(model, src, thresholds=(0.85,), whiten=cfg.data.whiten)
         out[name] = {"plate_accuracy": r["plate_accuracy"], "char_accuracy": r["char_accuracy"],
                      "precision@0.85": r["confidence"]["product"]["precision"][0],
                      "recall@0.85": r["confidence"]["product"]["recall"][0]}
