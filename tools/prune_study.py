@@ -9,8 +9,9 @@ The source is ``runs/slim_48`` (``configs/slim_48.yaml``: the shipped ``mixed`` 
 the shipped run ``runs/real_mix_48`` itself. For each ratio: the narrower model straight
 after pruning and after ``--epochs`` epochs of fine-tuning (``lpr prune``, the source's own
 data, checkpoint chosen on its held-out real crops), each measured the same way: parameters,
-MACs, file size, CPU latency (batch 1 on one thread and batch 64 on every core, each in a
-fresh process), plate accuracy on 2,048 synthetic validation plates, on the held-out real
+MACs, file size, CPU latency (Keras' predict_on_batch at batch 1 on one thread and at batch
+64 on every core, and the float TFLite export at batch 1 on one thread, each in a fresh
+process), plate accuracy on 2,048 synthetic validation plates, on the held-out real
 crops and on ``../shared/real_plates/test``, and precision/recall at confidence 0.85.
 Written to ``results/prune_study.json`` after every model (a killed study keeps what
 finished; run it again to continue).
@@ -43,6 +44,7 @@ def measure(model, label: str, cfg) -> dict:
     for the latency processes)."""
     from lpr_lib import data
     from lpr_lib.evaluate import evaluate_model
+    from lpr_lib.export import export_tflite
     from lpr_lib.latency import measure_latency
     from lpr_lib.model import count_flops
     from lpr_lib.train import synthetic_folder
@@ -55,6 +57,9 @@ def measure(model, label: str, cfg) -> dict:
         out["file_bytes"] = path.stat().st_size
         out["latency_b1_t1"] = measure_latency(path, batch=1, threads=1, repeats=100)
         out["latency_b64_all"] = measure_latency(path, batch=64, threads=0, repeats=20)
+        lite = export_tflite(model, Path(tmp) / "model.tflite")
+        out["tflite_bytes"] = lite.stat().st_size
+        out["tflite_b1_t1"] = measure_latency(lite, batch=1, threads=1, repeats=200)
     sets = {"synthetic_val": synthetic_folder(2048, tuple(cfg.data.image_size), cfg.seed + 1),
             "real_val": data.split_by_plate(data.load_samples(SHARED_REAL / "train"),
                                             0.1, 2026)[1],
@@ -65,7 +70,8 @@ def measure(model, label: str, cfg) -> dict:
                      "precision@0.85": r["confidence"]["product"]["precision"][0],
                      "recall@0.85": r["confidence"]["product"]["recall"][0]}
     print(f"{label}: {out['params']:,} params, {out['macs'] / 1e6:.1f} MMACs, "
-          f"{out['latency_b1_t1']['median_ms']:.2f} ms/plate (batch 1, 1 thread), real test "
+          f"{out['latency_b1_t1']['median_ms']:.2f} ms/plate (batch 1, 1 thread; TFLite "
+          f"{out['tflite_b1_t1']['median_ms']:.2f}), real test "
           f"{out['real_test']['plate_accuracy']:.3f}", flush=True)
     return out
 
