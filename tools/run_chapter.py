@@ -5,7 +5,7 @@
     python tools/run_chapter.py 01 03 --dry   # say what would run
     make chapter CH=04
 
-A chapter's source is its notebook, edited in Jupyter, except for chapters 1, 3 and 8, which a
+A chapter's source is its notebook, edited in Jupyter, except for chapters 1, 3, 8 and 9, which a
 script in tools/ writes cell by cell (reviewable as text): their script runs first, so that
 an edit there reaches the notebook. Outputs of cells tagged ``real-images`` are cleared
 after the run: real photographs are never committed. Long runs (chapter 4's default model,
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 #: chapters written by a generator script (the script is their source)
 GENERATORS = {"01": "make_intro_notebook.py", "03": "make_data_notebook.py",
-              "08": "make_real_plates_notebook.py"}
+              "08": "make_real_plates_notebook.py", "09": "make_pruning_notebook.py"}
 
 
 def chapter_path(name: str) -> Path:
