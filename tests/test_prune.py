@@ -161,6 +161,10 @@ def test_pruned_model_saves_loads_and_exports(tmp_path):
     np.testing.assert_allclose(_outputs(again, x)["chars"], _outputs(pruned, x)["chars"],
                                atol=1e-6)
     assert _conv_filters(again) == _conv_filters(pruned)
+    from lpr_lib.export import export_tflite, tflite_predict
+
+    lite = tflite_predict(export_tflite(pruned, tmp_path / "pruned.tflite"), x)
+    np.testing.assert_allclose(lite["chars"], _outputs(pruned, x)["chars"], atol=1e-5)
     keras.backend.clear_session()
 
 
