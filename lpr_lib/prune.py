@@ -13,8 +13,9 @@ Sparsity training needs nothing here: it is ``model.bn_decay`` with ``bn_decay_t
   channels in each group. A space can be pruned only when every convolution that writes into
   it is read by a BatchNorm alone (whose gamma scores the channels) and every layer that
   reads it is one this module knows how to slice; the others are kept whole (the input
-  image, the squeeze-excite bottleneck, the heads' outputs, a pre-activation ResNet's
-  residual stream, whatever an unknown layer reads).
+  image, the heads' outputs, a pre-activation ResNet's residual stream, a squeeze-excite
+  block's bottleneck and the channels it scales, whose scale is a convolution with no
+  BatchNorm, whatever an unknown layer reads).
 * :func:`select_channels` scores each channel of a prunable space by the largest |gamma|
   among the BatchNorms of the space, and removes the lowest-scored share ``ratio`` of all
   prunable channels under one global threshold, keeping at least ``min_channels`` channels

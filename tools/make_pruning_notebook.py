@@ -174,7 +174,8 @@ def cells(n: dict) -> list:
            "* a grouped convolution (ResNeXt) keeps the same number of channels in each group;\n"
            "* a space is kept whole when some convolution writing into it is not read by a\n"
            "  BatchNorm alone (no $\\gamma$ to judge its channels: the pre-activation ResNet's\n"
-           "  residual stream, the squeeze-excite bottleneck) or when a layer the pruner cannot\n"
+           "  residual stream; a squeeze-excite block's bottleneck, and the channels it scales,\n"
+           "  since its scale is a convolution with no BatchNorm) or when a layer the pruner cannot\n"
            "  slice reads it (the attention head's map).\n\n"
            "The channels of a space are scored by the largest $|\\gamma|$ among its\n"
            "BatchNorms. For the default ResNet-18 at width 0.25:"),
