@@ -327,8 +327,9 @@ def prune_run(source, ratio: float, out_dir, epochs: int = 6, overrides=(),
     """Prune the trained run ``source`` (a run folder: its best model and its config) at
     ``ratio``, then fine-tune the narrower model into ``out_dir`` with the run's own data and
     training settings (``epochs`` more epochs, no sparsity penalty; ``overrides`` as
-    ``--set``). Resumable: the same call again rebuilds the same narrower model and continues
-    the fine-tuning. Returns the pruning report (also in ``out_dir/prune.json``)."""
+    ``--set``). Resumable: after a kill, the same call rebuilds the same narrower model and
+    continues the fine-tuning; a finished ``out_dir`` is refused, as ``lpr train`` refuses
+    one, unless ``overwrite``. Returns the pruning report (also in ``out_dir/prune.json``)."""
     from pathlib import Path
 
     from lpr_lib.predict import load_model
