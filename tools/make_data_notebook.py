@@ -10,21 +10,10 @@ outputs are never committed, since notebook outputs that embed the photographs a
 import sys
 from pathlib import Path
 
-import nbformat as nbf
+from notebook_cells import code, md, notebook, write
 
 PATH = Path(__file__).resolve().parent.parent / "book" / "03_data.ipynb"
 REAL = ["real-images", "remove-output"]
-
-
-def md(text):
-    return nbf.v4.new_markdown_cell(text)
-
-
-def code(text, tags=None):
-    cell = nbf.v4.new_code_cell(text)
-    if tags:
-        cell.metadata["tags"] = list(tags)
-    return cell
 
 
 cells = [
@@ -324,8 +313,4 @@ if __name__ == "__main__":
     if "--strip" in sys.argv:
         print(f"cleared {strip()} cell(s) with real images")
     else:
-        nb = nbf.v4.new_notebook(cells=cells)
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        nbf.write(nb, PATH)
-        print(f"wrote {PATH}")
+        write(notebook(cells, language_info=False), PATH)

@@ -10,23 +10,11 @@ so that the text and the tables below it tell the same numbers.
 import json
 from pathlib import Path
 
-import nbformat as nbf
+from notebook_cells import code, figure, md, notebook, write
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = ROOT / "book" / "09_pruning.ipynb"
 STUDY = ROOT / "results" / "prune_study.json"
-
-
-def md(text):
-    return nbf.v4.new_markdown_cell(text)
-
-
-def code(text):
-    return nbf.v4.new_code_cell(text)
-
-
-def figure(name, label, caption):
-    return md(f"```{{figure}} figures/{name}.png\n:name: {label}\n:width: 100%\n\n{caption}\n```")
 
 
 def numbers() -> dict:
@@ -294,15 +282,5 @@ def cells(n: dict) -> list:
     ]
 
 
-def build() -> nbf.NotebookNode:
-    nb = nbf.v4.new_notebook()
-    nb.cells = cells(numbers())
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
 if __name__ == "__main__":
-    nbf.write(build(), PATH)
-    print(f"wrote {PATH}")
+    write(notebook(cells(numbers())), PATH)

@@ -9,21 +9,9 @@ what the model read).
 """
 from pathlib import Path
 
-import nbformat as nbf
+from notebook_cells import code, figure, md, notebook, write
 
 PATH = Path(__file__).resolve().parent.parent / "book" / "08_real_plates.ipynb"
-
-
-def md(text):
-    return nbf.v4.new_markdown_cell(text)
-
-
-def code(text):
-    return nbf.v4.new_code_cell(text)
-
-
-def figure(name, label, caption):
-    return md(f"```{{figure}} figures/{name}.png\n:name: {label}\n:width: 100%\n\n{caption}\n```")
 
 
 cells = [
@@ -422,11 +410,5 @@ cells = [
        "   another plate?"),
 ]
 
-nb = nbf.v4.new_notebook()
-nb.cells = cells
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-
 if __name__ == "__main__":
-    nbf.write(nb, PATH)
-    print(f"wrote {PATH}")
+    write(notebook(cells), PATH)
