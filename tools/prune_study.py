@@ -93,10 +93,10 @@ def main(argv=None) -> int:
             sys.exit(f"{run} has not finished: train it first (configs/{run.name}.yaml)")
     started = time.time()
     cfg = ExperimentConfig.from_yaml(SOURCE / "config.yaml")
-    source = load_model(SOURCE)
-    rows = {"shipped": measure(load_model(SHIPPED_RUN), "shipped (no sparsity)", cfg),
+    source, shipped = load_model(SOURCE), load_model(SHIPPED_RUN)
+    rows = {"shipped": measure(shipped, "shipped (no sparsity)", cfg),
             "sparse": measure(source, "after sparsity training, unpruned", cfg)}
-    gammas = {"shipped": _gammas(load_model(SHIPPED_RUN)), "sparse": _gammas(source)}
+    gammas = {"shipped": _gammas(shipped), "sparse": _gammas(source)}
 
     def save():
         write_result("prune_study", {"source": str(SOURCE.relative_to(REPO_ROOT)),
