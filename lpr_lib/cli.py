@@ -118,6 +118,24 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the run's config for the fine-tuning (the value is YAML)")
 
 
+def _ablate_arguments(a: argparse.ArgumentParser) -> None:
+    from lpr_lib.ablation import DATA_SETTINGS, ROWS, SEEDS
+
+    a.add_argument("--rows", nargs="+", choices=ROWS, metavar="ROW",
+                   help=f"rows to run (default: all: {', '.join(ROWS)})")
+    a.add_argument("--data", nargs="+", choices=DATA_SETTINGS,
+                   help="data settings (default: both)")
+    a.add_argument("--seeds", nargs="+", type=int, metavar="N",
+                   help=f"seeds (default: {SEEDS[0]} {SEEDS[1]}; {SEEDS[2]} is the third)")
+    a.add_argument("--full", action="store_true",
+                   help="the full-size table (configs/ablation/scale_full.yaml: hours a row "
+                        "on a CPU) instead of the book's")
+    a.add_argument("--list", action="store_true", help="list the jobs, done or to do, and stop")
+    a.add_argument("--runs", default=None, help="run folders' root (default runs/ablation)")
+    a.add_argument("--results", default=None,
+                   help="results' root (default results/ablation)")
+
+
 def _export_arguments(x: argparse.ArgumentParser) -> None:
     x.add_argument("--model", default=None, help=MODEL_HELP)
     x.add_argument("--out", required=True, help="output folder")
@@ -157,6 +175,9 @@ COMMANDS = {
     "prune": Command("lpr_lib.prune:cli_prune",
                      "network slimming: cut a trained run's low-|gamma| channels, fine-tune",
                      _prune_arguments),
+    "ablate": Command("lpr_lib.ablation:cli_ablate",
+                      "train and measure the ablation table's rows (resumable; "
+                      "results/ablation/)", _ablate_arguments),
     "export": Command("lpr_lib.export:cli_export",
                       "export a trained model as SavedModel and/or TFLite", _export_arguments),
 }

@@ -1,0 +1,418 @@
+"""The ablation table: every row of the seed's recipe trained, measured and summarised.
+
+A row is a config, not a code path: ``configs/ablation/<row>.yaml`` holds what the row
+changes (``config:``, a partial :class:`~lpr_lib.config.ExperimentConfig`), the row it builds
+on (``base:``), the seed's own figures (``seed_result:``) and, for v7, the pruning step
+(``prune: {ratio, epochs}``). The experiment a job trains is, merged in this order::
+
+    ExperimentConfig defaults  <-  scale_book.yaml (or scale_full.yaml, --full)
+                               <-  the row (its bases first)
+                               <-  data_synthetic.yaml or data_mixed.yaml
+                               <-  name and seed
+
+``lpr ablate`` trains every (seed, data setting, row) job in that order, seed first, so that
+the first pass over the table gives one seed of every row. Each job:
+
+1. trains into ``runs/ablation/<scale>/<data>/<row>/seed<N>`` (:func:`lpr_lib.train.train`:
+   resumable after a kill), then prunes and fine-tunes it when the row says so;
+2. measures its best checkpoint (chosen on validation) on its validation split, on the
+   synthetic validation plates, on ``../shared/real_plates/test`` (when present) and on a
+   synthetic test of the plate kinds the real photographs lack: plate accuracy, and precision
+   and recall at confidence 0.85 and at the threshold that reads 99.9% precision on the
+   validation split (chosen there, applied to the tests);
+3. writes ``results/ablation/<scale>/<data>/<row>-seed<N>.json`` (config, seed, commit,
+   versions, wall time, history, the figures; the trained model beside it when it is
+   small), then ``results/ablation/<scale>/summary.csv`` (mean and spread over seeds) and
+   ``runs.csv`` (one line a job).
+
+A job whose result file exists (with the same config) is skipped, so running the command
+again after a kill continues where it stopped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lpr_lib.config import ConfigError, ExperimentConfig, parse_yaml
+from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, SHARED_REAL
+
+__all__ = ["ROWS", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR", "Row", "load_row",
+           "row_config", "Job", "plan", "run_job", "summarise", "cli_ablate"]
+
+ROWS_DIR = REPO_ROOT / "configs" / "ablation"
+#: the table's rows, in the seed's order (v4.3-v4.5 and v7 the seed never measured)
+ROWS = ("baseline", "v1", "v2", "v3", "v4.0", "v4-radam", "v4.1", "v4.2", "v4.3", "v4.4",
+        "v4.5", "v5", "v6", "v6-multi", "v7", "final", "final-flatten")
+DATA_SETTINGS = ("synthetic", "mixed")
+SCALES = ("book", "full")
+#: the seeds of the table; apart by more than one, since a run's synthetic validation plates
+#: are rendered with its seed + 1 (no seed's validation set is another seed's training set)
+SEEDS = (2026, 3031, 4036)
+#: the seed's later threshold
+THRESHOLD = 0.85
+#: a trained model is copied next to its result file when it is at most this big
+SMALL_MODEL_BYTES = 2_000_000
+#: the plate kinds the real photographs have (all 7-character single-row blue and yellow);
+#: the synthetic kinds test covers the others
+REAL_KINDS = ("blue", "yellow")
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: ablation config not found")
+    data, _ = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``, mappings merged key by key (lists are replaced)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the table, its bases resolved: ``config`` is the partial experiment config
+    the row (with everything it builds on) sets."""
+
+    name: str
+    description: str
+    bases: tuple[str, ...]
+    config: dict
+    seed_result: dict | None
+    prune: dict | None
+
+
+_ROW_KEYS = {"row", "base", "seed_result", "prune", "config"}
+
+
+def load_row(name: str, rows_dir: Path | None = None) -> Row:
+    """The row ``name`` from ``configs/ablation/<name>.yaml``, merged over its bases."""
+    rows_dir = Path(rows_dir or ROWS_DIR)
+    chain, seen = [], set()
+    current = name
+    while current is not None:
+        if current in seen:
+            raise ConfigError(f"{rows_dir}: the rows {' -> '.join(chain)} -> {current} "
+                              "build on each other in a circle")
+        seen.add(current)
+        path = rows_dir / f"{current}.yaml"
+        data = _read_yaml(path)
+        unknown = set(data) - _ROW_KEYS
+        if unknown:
+            raise ConfigError(f"{path}: unknown ablation key(s) {sorted(unknown)}; "
+                              f"known: {', '.join(sorted(_ROW_KEYS))}")
+        if data.get("row", current) != current:
+            raise ConfigError(f"{path}: says it is row {data['row']!r}, but its file is "
+                              f"named for {current!r}")
+        chain.append((current, data))
+        current = data.get("base")
+    config, prune = {}, None
+    for _, data in reversed(chain):
+        config = _merge(config, data.get("config") or {})
+        prune = data.get("prune", prune)
+    head = chain[0][1]
+    if prune is not None and not (isinstance(prune, dict) and set(prune) <= {"ratio", "epochs"}
+                                  and 0 <= prune.get("ratio", -1) < 1):
+        raise ConfigError(f"{rows_dir / (name + '.yaml')}: prune must be "
+                          f"{{ratio: in [0, 1), epochs: N}}, got {prune!r}")
+    text = (rows_dir / f"{name}.yaml").read_text(encoding="utf-8")
+    description = " ".join(line.lstrip("# ").strip() for line in text.splitlines()
+                           if line.startswith("#"))
+    return Row(name, description, tuple(n for n, _ in chain[1:]), config,
+               head.get("seed_result"), prune)
+
+
+def row_config(row: str | Row, data: str, seed: int, scale: str = "book",
+               rows_dir: Path | None = None) -> ExperimentConfig:
+    """The experiment of ``row`` for the data setting ``data`` and ``seed`` at ``scale``."""
+    rows_dir = Path(rows_dir or ROWS_DIR)
+    if data not in DATA_SETTINGS:
+        raise ConfigError(f"unknown data setting {data!r}; known: {', '.join(DATA_SETTINGS)}")
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
+    row = load_row(row, rows_dir) if isinstance(row, str) else row
+    tree = _read_yaml(rows_dir / f"scale_{scale}.yaml")
+    tree = _merge(tree, row.config)
+    tree = _merge(tree, _read_yaml(rows_dir / f"data_{data}.yaml"))
+    tree = _merge(tree, {"name": f"ablation-{scale}-{data}-{row.name}-seed{seed}",
+                         "seed": int(seed)})
+    return ExperimentConfig.from_dict(tree, source=f"ablation row {row.name} ({data}, {scale})")
+
+
+@dataclass(frozen=True)
+class Job:
+    row: str
+    data: str
+    seed: int
+    scale: str = "book"
+
+    @property
+    def key(self) -> str:
+        return f"{self.data}/{self.row}-seed{self.seed}"
+
+    def run_dir(self, runs_root: Path) -> Path:
+        return runs_root / self.scale / self.data / self.row / f"seed{self.seed}"
+
+    def result_path(self, results_root: Path) -> Path:
+        return results_root / self.scale / self.data / f"{self.row}-seed{self.seed}.json"
+
+
+def plan(rows=ROWS, data=DATA_SETTINGS, seeds=SEEDS[:2], scale: str = "book") -> list[Job]:
+    """Every job, seed first, then data setting, then row (a first pass gives every row)."""
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        raise ConfigError(f"unknown ablation row(s) {unknown}; rows: {', '.join(ROWS)}")
+    return [Job(r, d, int(s), scale) for s in seeds for d in data for r in rows]
+
+
+# ------------------------------------------------------------------ measuring one job
+
+
+def _at(confidence, correct, threshold):
+    """Precision and recall at ``threshold`` (None for no threshold)."""
+    from lpr_lib.metrics import precision_recall_at
+
+    if threshold is None:
+        return {"threshold": None, "precision": None, "recall": None}
+    p, r = precision_recall_at(confidence, correct, [threshold])
+    p = None if np.isnan(p[0]) else float(p[0])
+    return {"threshold": float(threshold), "precision": p, "recall": float(r[0])}
+
+
+def _scores(model, source):
+    """``(correct, product confidence, char accuracy)`` of ``model`` on ``source``."""
+    from lpr_lib.evaluate import predict_dataset
+    from lpr_lib.metrics import char_accuracy, decode, plate_confidence, plate_correct
+
+    outputs, labels = predict_dataset(model, source)
+    pred, top = decode(outputs["chars"], outputs.get("length"))
+    correct = plate_correct(pred, labels)
+    conf = plate_confidence(top, pred, "product", outputs.get("length"))
+    return correct, conf, float(char_accuracy(pred, labels))
+
+
+def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test") -> dict:
+    """The job's figures: see the module's docstring. The 99.9%-precision threshold is chosen
+    on the run's validation split (:func:`lpr_lib.models.ship.validation_source`)."""
+    from lpr_lib.metrics import SPEC_PRECISION, threshold_for_precision
+    from lpr_lib.models.ship import kinds_test_sets, validation_source
+    from lpr_lib.train import synthetic_folder
+
+    size = tuple(config.data.image_size)
+    out = {}
+    correct, conf, chars = _scores(model, validation_source(config))
+    op = threshold_for_precision(conf, correct, SPEC_PRECISION)
+    t999 = op["threshold"] if op is not None else None
+    out["validation"] = {"n": int(len(correct)), "plate_accuracy": float(correct.mean()),
+                         "char_accuracy": chars, "at_0.85": _at(conf, correct, THRESHOLD),
+                         "at_99.9": _at(conf, correct, t999)}
+    tests = {"synthetic_val": synthetic_folder(config.data.val_size or 2048, size,
+                                               config.seed + 1, synth=config.data.synth)}
+    if Path(real_test).is_dir():
+        tests["real_test"] = Path(real_test)
+    for name, source in tests.items():
+        c, p, ch = _scores(model, source)
+        out[name] = {"n": int(len(c)), "plate_accuracy": float(c.mean()), "char_accuracy": ch,
+                     "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999)}
+    kinds = {}
+    all_c, all_p = [], []
+    for kind, folder in kinds_test_sets(size).items():
+        if kind in REAL_KINDS:
+            continue
+        c, p, _ = _scores(model, folder)
+        kinds[kind] = float(c.mean())
+        all_c.append(c)
+        all_p.append(p)
+    c, p = np.concatenate(all_c), np.concatenate(all_p)
+    out["kinds_test"] = {"n": int(len(c)), "plate_accuracy": float(c.mean()), "per_kind": kinds,
+                         "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999)}
+    return out
+
+
+def _same_config(path: Path, config: ExperimentConfig) -> bool:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))["meta"]["config"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return stored == config.to_dict()
+
+
+def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None = None,
+            real_test=SHARED_REAL / "test", rows_dir: Path | None = None) -> Path:
+    """Train, (prune,) measure and record one job; return its result file. A job whose
+    result file already holds this config is not run again."""
+    from lpr_lib.model import count_flops, count_params
+    from lpr_lib.predict import load_model
+    from lpr_lib.prune import prune_run
+    from lpr_lib.repro import write_result
+    from lpr_lib.train import _mix_parts, load_history, train
+
+    runs_root = Path(runs_root or RUNS_DIR / "ablation")
+    results_root = Path(results_root or RESULTS_DIR / "ablation")
+    row = load_row(job.row, rows_dir)
+    config = row_config(row, job.data, job.seed, job.scale, rows_dir)
+    result = job.result_path(results_root)
+    if result.is_file() and _same_config(result, config):
+        return result
+    for source, _ in _mix_parts(config.data):
+        if source != "synthetic" and not Path(source).exists():
+            raise FileNotFoundError(f"{job.key}: the {job.data} data setting reads {source}, "
+                                    "which is not there")
+    started = time.time()
+    run = job.run_dir(runs_root)
+    if not _same_config(run / "result.json", config):  # a finished run is measured again,
+        train(config, run)  # not retrained; a killed one resumes
+    history = load_history(run)
+    final_run, pruned = run, None
+    if row.prune:
+        final_run = run.with_name(run.name + "-pruned")
+        if not (final_run / "prune.json").is_file():
+            prune_run(run, row.prune["ratio"], final_run, epochs=row.prune.get("epochs", 1))
+        pruned = {"ratio": row.prune["ratio"], "epochs": row.prune.get("epochs", 1),
+                  "history": load_history(final_run),
+                  "report": json.loads((final_run / "prune.json").read_text())["result"]}
+    model = load_model(final_run)
+    figures = measure(model, config, real_test)
+    model_file = final_run / "best.keras"
+    data = {"row": job.row, "data": job.data, "scale": job.scale, "seed": job.seed,
+            "bases": list(row.bases), "seed_result": row.seed_result,
+            "run": str(run.relative_to(REPO_ROOT)) if run.is_relative_to(REPO_ROOT)
+            else str(run),
+            "params": count_params(model), "macs": count_flops(model)["macs"],
+            "train_seconds": round(sum(h.get("seconds") or 0 for h in history)
+                                   + sum(h.get("seconds") or 0
+                                         for h in (pruned or {}).get("history", [])), 1),
+            "history": history, "pruned": pruned, **figures}
+    if model_file.is_file() and model_file.stat().st_size <= SMALL_MODEL_BYTES:
+        keep = result.with_suffix(".keras")
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model_file, keep.with_suffix(".keras.tmp"))
+        keep.with_suffix(".keras.tmp").replace(keep)
+        data["model_file"] = keep.name
+    return write_result(result.stem, data, config=config.to_dict(), seed=job.seed,
+                        started=started, directory=result.parent)
+
+
+# ------------------------------------------------------------------ the summary
+
+#: summary columns: (name, path into a result)
+FIGURES = (
+    ("synthetic_val", ("synthetic_val", "plate_accuracy")),
+    ("real_test", ("real_test", "plate_accuracy")),
+    ("kinds_test", ("kinds_test", "plate_accuracy")),
+    ("real_test_p85", ("real_test", "at_0.85", "precision")),
+    ("real_test_r85", ("real_test", "at_0.85", "recall")),
+    ("real_test_p999", ("real_test", "at_99.9", "precision")),
+    ("real_test_r999", ("real_test", "at_99.9", "recall")),
+    ("synthetic_val_p85", ("synthetic_val", "at_0.85", "precision")),
+    ("synthetic_val_r85", ("synthetic_val", "at_0.85", "recall")),
+    ("validation", ("validation", "plate_accuracy")),
+    ("train_minutes", ("train_seconds",)),
+)
+
+
+def _get(result: dict, path):
+    value = result
+    for key in path:
+        if not isinstance(value, dict) or value.get(key) is None:
+            return None
+        value = value[key]
+    return value / 60 if path == ("train_seconds",) else value
+
+
+def load_results(scale: str = "book", results_root: Path | None = None) -> list[dict]:
+    """Every job's result (the ``result`` part of each file), in the table's order."""
+    root = Path(results_root or RESULTS_DIR / "ablation") / scale
+    out = []
+    for path in sorted(root.glob("*/*-seed*.json")):
+        out.append(json.loads(path.read_text(encoding="utf-8"))["result"])
+    order = {r: i for i, r in enumerate(ROWS)}
+    return sorted(out, key=lambda r: (DATA_SETTINGS.index(r["data"]),
+                                      order.get(r["row"], 99), r["seed"]))
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else
+                             (f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]))
+                         for k in columns})
+    return buf.getvalue()
+
+
+def summarise(scale: str = "book", results_root: Path | None = None) -> list[dict]:
+    """Write ``summary.csv`` (a line per data setting and row: seeds, and the mean and the
+    sample standard deviation of each figure over them) and ``runs.csv`` (a line per job)
+    under ``results/ablation/<scale>/``; return the summary's lines."""
+    root = Path(results_root or RESULTS_DIR / "ablation") / scale
+    results = load_results(scale, results_root)
+    runs = [{"data": r["data"], "row": r["row"], "seed": r["seed"],
+             **{name: _get(r, path) for name, path in FIGURES}} for r in results]
+    summary = []
+    for data in DATA_SETTINGS:
+        for row in ROWS:
+            mine = [r for r in runs if r["data"] == data and r["row"] == row]
+            if not mine:
+                continue
+            line = {"data": data, "row": row, "seeds": len(mine)}
+            for name, _ in FIGURES:
+                values = [r[name] for r in mine if r[name] is not None]
+                line[f"{name}_mean"] = float(np.mean(values)) if values else None
+                line[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 \
+                    else None
+            summary.append(line)
+    root.mkdir(parents=True, exist_ok=True)
+    columns = ["data", "row", "seeds"] + [f"{n}_{s}" for n, _ in FIGURES for s in ("mean", "std")]
+    for name, lines, cols in (("summary.csv", summary, columns),
+                              ("runs.csv", runs, ["data", "row", "seed",
+                                                  *[n for n, _ in FIGURES]])):
+        tmp = root / (name + ".tmp")
+        tmp.write_text(_csv(lines, cols), encoding="utf-8")
+        tmp.replace(root / name)
+    return summary
+
+
+# ------------------------------------------------------------------ the command
+
+
+def cli_ablate(args) -> int:
+    """``lpr ablate [--rows R...] [--data D...] [--seeds N...] [--full] [--list]``."""
+    scale = "full" if args.full else "book"
+    jobs = plan(args.rows or ROWS, args.data or DATA_SETTINGS, args.seeds or SEEDS[:2], scale)
+    runs_root = Path(args.runs) if args.runs else None
+    results_root = Path(args.results) if args.results else None
+    # every config is built (and so checked) before anything is trained
+    configs = {job: row_config(job.row, job.data, job.seed, scale) for job in jobs}
+    root = Path(results_root or RESULTS_DIR / "ablation")
+    if args.list:
+        for job in jobs:
+            path = job.result_path(root)
+            done = path.is_file() and _same_config(path, configs[job])
+            print(f"{'done' if done else 'todo'}  {scale}  {job.key}")
+        return 0
+    for i, job in enumerate(jobs, 1):
+        t = time.time()
+        print(f"[{i}/{len(jobs)}] {scale} {job.key}", file=sys.stderr, flush=True)
+        path = run_job(job, runs_root, results_root)
+        summarise(scale, results_root)
+        print(f"[{i}/{len(jobs)}] {job.key}: {path} ({time.time() - t:.0f} s)",
+              file=sys.stderr, flush=True)
+    return 0
