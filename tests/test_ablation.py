@@ -1,0 +1,159 @@
+"""The ablation table (lpr_lib.ablation): every row is a valid config that differs from the
+row it builds on by what its file says; a job trains, measures and records itself once; the
+summary's means and spreads are those of the result files."""
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from lpr_lib import ablation
+from lpr_lib.ablation import (DATA_SETTINGS, ROWS, ROWS_DIR, SCALES, Job, load_row, plan,
+                              row_config, run_job, summarise)
+from lpr_lib.config import ConfigError, ExperimentConfig
+
+
+def _flat(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("data", DATA_SETTINGS)
+def test_every_row_is_a_valid_config(data, scale):
+    names = set()
+    for row in ROWS:
+        cfg = row_config(row, data, 2026, scale)
+        assert isinstance(cfg, ExperimentConfig)
+        names.add(cfg.name)
+        assert cfg.seed == 2026
+        assert bool(cfg.data.mix) == (data == "mixed")
+    assert len(names) == len(ROWS)  # one run folder a row
+
+
+def test_each_row_changes_only_what_its_file_says():
+    """A row's experiment equals its base's except at the keys of its own ``config:``."""
+    for name in ROWS:
+        row = load_row(name)
+        if not row.bases:
+            continue
+        mine = _flat(row_config(name, "synthetic", 2026).to_dict())
+        base = _flat(row_config(row.bases[0], "synthetic", 2026).to_dict())
+        own = set(_flat(ablation._read_yaml(ROWS_DIR / f"{name}.yaml").get("config") or {}))
+        changed = {k for k in mine if mine[k] != base.get(k)} - {"name"}
+        assert changed and changed <= own, (name, changed, own)
+
+
+def test_the_seed_rows_say_what_the_seed_measured():
+    assert load_row("baseline").seed_result == {"acc": 0.76, "recall": 0.40}
+    assert load_row("v6-multi").seed_result == {"acc": 0.9986, "recall": 0.823}
+    assert load_row("v4.3").seed_result is None  # never measured by the seed
+    v7 = load_row("v7")
+    assert v7.prune == {"ratio": 0.5, "epochs": 1} and v7.bases[0] == "v4.0"
+    final = row_config("final", "synthetic", 2026)
+    assert (final.model.pooling, final.optimizer.name, final.schedule.name,
+            final.loss.name, final.model.bn_decay_type) == \
+        ("avg", "radam", "seed", "ghm_labelwise", "l1")
+    base = row_config("baseline", "synthetic", 2026)
+    assert (base.model.conv_decay, base.data.whiten, base.data.augment is None or
+            base.data.augment is False, base.model.stage_widths[-1]) == (1e-6, False, True, 512)
+
+
+def test_plan_runs_a_seed_over_the_whole_table_first():
+    jobs = plan(seeds=(1, 2))
+    assert len(jobs) == 2 * len(DATA_SETTINGS) * len(ROWS)
+    first = jobs[:len(ROWS) * len(DATA_SETTINGS)]
+    assert {j.seed for j in first} == {1} and {j.row for j in first} == set(ROWS)
+    with pytest.raises(ConfigError, match="unknown ablation row"):
+        plan(rows=["v9"])
+
+
+def _rows_copy(tmp_path):
+    rows = tmp_path / "rows"
+    shutil.copytree(ROWS_DIR, rows)
+    return rows
+
+
+def test_bad_row_files_are_named(tmp_path):
+    rows = _rows_copy(tmp_path)
+    (rows / "v1.yaml").write_text("row: v1\nbase: v2\nconfig: {}\n")
+    with pytest.raises(ConfigError, match="circle"):
+        load_row("v3", rows)
+    (rows / "v1.yaml").write_text("row: v1\nbase: baseline\nprunes: {}\n")
+    with pytest.raises(ConfigError, match=r"v1\.yaml: unknown ablation key.*prunes"):
+        load_row("v1", rows)
+    (rows / "v1.yaml").write_text("row: v2\n")
+    with pytest.raises(ConfigError, match="says it is row 'v2'"):
+        load_row("v1", rows)
+    (rows / "v1.yaml").write_text("row: v1\nbase: baseline\nconfig: {model: {widht: 1}}\n")
+    with pytest.raises(ConfigError, match="model.widht"):
+        row_config("v1", "synthetic", 1, rows_dir=rows)
+    (rows / "v1.yaml").unlink()
+    with pytest.raises(FileNotFoundError, match=r"v1\.yaml"):
+        load_row("v2", rows)
+    with pytest.raises(ConfigError, match="unknown data setting"):
+        row_config("v2", "real", 1, rows_dir=rows)
+
+
+@pytest.mark.slow
+def test_a_job_trains_measures_and_is_not_run_twice(tmp_path, monkeypatch):
+    import lpr_lib.train as lt
+
+    rows = _rows_copy(tmp_path)
+    (rows / "scale_book.yaml").write_text(
+        "epochs: 1\nsteps_per_epoch: 2\nbatch_size: 8\n"
+        "data: {image_size: [32, 96], synthetic_train: 64, val_size: 32}\n"
+        "model: {width: 0.125}\n")
+    monkeypatch.setattr(lt, "RUNS_DIR", tmp_path / "runs")  # the rendered plates' cache
+    monkeypatch.setattr(ablation, "KINDS_PER_KIND", 4)
+    job = Job("v7", "synthetic", 7)
+    path = run_job(job, tmp_path / "runs", tmp_path / "results", real_test=tmp_path / "none",
+                   rows_dir=rows)
+    result = json.loads(path.read_text())
+    r, meta = result["result"], result["meta"]
+    assert meta["seed"] == 7 and meta["config"]["model"]["bn_decay"] == 1e-3
+    assert "git_commit" in meta and "versions" in meta and "run_seconds" in meta
+    assert "real_test" not in r  # no real photographs here: not measured, not invented
+    assert r["validation"]["n"] == 32 and r["synthetic_val"]["n"] == 32
+    assert r["kinds_test"]["n"] == 4 * len(r["kinds_test"]["per_kind"])
+    assert not set(r["kinds_test"]["per_kind"]) & set(ablation.REAL_KINDS)
+    assert r["pruned"]["ratio"] == 0.5 and len(r["history"]) == 1
+    assert r["params"] < r["pruned"]["report"]["params_before"]
+    stamp = path.stat().st_mtime_ns
+    assert run_job(job, tmp_path / "runs", tmp_path / "results", real_test=tmp_path / "none",
+                   rows_dir=rows) == path
+    assert path.stat().st_mtime_ns == stamp  # done: skipped
+
+
+def test_the_summary_is_the_mean_and_spread_of_the_results(tmp_path):
+    root = tmp_path / "results"
+    figures = {("v1", 1): 0.5, ("v1", 2): 0.7, ("v2", 1): 0.9}
+    for (row, seed), acc in figures.items():
+        (root / "book" / "mixed").mkdir(parents=True, exist_ok=True)
+        res = {"row": row, "data": "mixed", "seed": seed, "train_seconds": 120.0,
+               "real_test": {"plate_accuracy": acc, "at_0.85": {"precision": acc + 0.1,
+                                                               "recall": acc - 0.1},
+                             "at_99.9": {"precision": None, "recall": None}}}
+        (root / "book" / "mixed" / f"{row}-seed{seed}.json").write_text(
+            json.dumps({"result": res, "meta": {}}))
+    lines = summarise("book", root)
+    v1 = next(x for x in lines if x["row"] == "v1")
+    assert v1["seeds"] == 2
+    assert v1["real_test_mean"] == pytest.approx(0.6)
+    assert v1["real_test_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert v1["real_test_r85_mean"] == pytest.approx(0.5)
+    assert v1["real_test_p999_mean"] is None and v1["train_minutes_mean"] == pytest.approx(2.0)
+    v2 = next(x for x in lines if x["row"] == "v2")
+    assert v2["real_test_std"] is None  # one seed: no spread
+    with open(root / "book" / "summary.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [t["row"] for t in table] == ["v1", "v2"]
+    assert float(table[0]["real_test_mean"]) == pytest.approx(0.6)
+    with open(root / "book" / "runs.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3
