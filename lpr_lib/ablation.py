@@ -110,8 +110,8 @@ def load_row(name: str, rows_dir: Path | None = None) -> Row:
     current = name
     while current is not None:
         if current in seen:
-            raise ConfigError(f"{rows_dir}: the rows {' -> '.join(n for n, _ in chain)} -> {current} "
-                              "build on each other in a circle")
+            names = " -> ".join([n for n, _ in chain] + [current])
+            raise ConfigError(f"{rows_dir}: the rows {names} build on each other in a circle")
         seen.add(current)
         path = rows_dir / f"{current}.yaml"
         data = _read_yaml(path)
@@ -197,16 +197,58 @@ def _at(confidence, correct, threshold):
     return {"threshold": float(threshold), "precision": p, "recall": float(r[0])}
 
 
-def _scores(model, source):
-    """``(correct, product confidence, char accuracy)`` of ``model`` on ``source``."""
+def _scores(model, source, diagnostics: dict | None = None):
+    """``(correct, product confidence, char accuracy)`` of ``model`` on ``source``; with a
+    ``diagnostics`` dict, add the reliability diagram, the density of GHM's gradient norm and
+    the confidence histograms (:mod:`lpr_lib.trace`) to it."""
     from lpr_lib.evaluate import predict_dataset
     from lpr_lib.metrics import char_accuracy, decode, plate_confidence, plate_correct
+    from lpr_lib.trace import confidence_histograms, g_density, reliability
 
     outputs, labels = predict_dataset(model, source)
     pred, top = decode(outputs["chars"], outputs.get("length"))
     correct = plate_correct(pred, labels)
     conf = plate_confidence(top, pred, "product", outputs.get("length"))
+    if diagnostics is not None:
+        diagnostics.update(reliability=reliability(outputs["chars"], labels),
+                           g_density=g_density(outputs["chars"], labels),
+                           confidence=confidence_histograms(conf, correct))
     return correct, conf, float(char_accuracy(pred, labels))
+
+
+#: the lighting changes of the robustness test: (name, gain, contrast) on [0, 1] images,
+#: ``x -> clip(0.5 + (gain * x - 0.5) * contrast)``
+LIGHTING = (("as rendered", 1.0, 1.0), ("dark (x0.5)", 0.5, 1.0), ("dim (x0.75)", 0.75, 1.0),
+            ("bright (x1.4)", 1.4, 1.0), ("low contrast (x0.5)", 1.0, 0.5),
+            ("high contrast (x1.5)", 1.0, 1.5))
+
+
+def lighting_robustness(model, source, whiten: bool, limit: int = 1024) -> dict:
+    """Plate accuracy of ``model`` on the first ``limit`` plates of ``source`` under each
+    change of :data:`LIGHTING`, applied to the image before the model's preprocessing (so a
+    whitening model sees it whitened away, as it would see a darker photograph)."""
+    import tensorflow as tf
+
+    from lpr_lib import data
+    from lpr_lib.data.preprocessing import decode_image, preprocess
+    from lpr_lib.metrics import decode, plate_correct
+
+    samples = data.load_samples(source)[:limit]
+    size = tuple(model.input.shape[1:3])
+    raw = np.stack([decode_image(tf.io.read_file(str(s.path)), size).numpy()
+                    for s in samples]).astype(np.float32) / 255.0
+    labels = np.stack([s.labels for s in samples])
+    out = {}
+    for name, gain, contrast in LIGHTING:
+        x = np.clip(0.5 + (gain * raw - 0.5) * contrast, 0.0, 1.0)
+        outputs = [model.predict_on_batch(preprocess(x[i:i + 256], size, whiten))
+                   for i in range(0, len(x), 256)]
+        probs = np.concatenate([np.asarray(o["chars"]) for o in outputs])
+        lengths = np.concatenate([np.asarray(o["length"]) for o in outputs]) \
+            if "length" in outputs[0] else None
+        pred, _ = decode(probs, lengths)
+        out[name] = float(plate_correct(pred, labels).mean())
+    return {"n": len(samples), "accuracy": out}
 
 
 def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test") -> dict:
@@ -229,9 +271,11 @@ def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test") -> 
     if Path(real_test).is_dir():
         tests["real_test"] = Path(real_test)
     for name, source in tests.items():
-        c, p, ch = _scores(model, source)
+        diag = {}
+        c, p, ch = _scores(model, source, diag)
         out[name] = {"n": int(len(c)), "plate_accuracy": float(c.mean()), "char_accuracy": ch,
-                     "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999)}
+                     "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999), **diag}
+    out["lighting"] = lighting_robustness(model, tests["synthetic_val"], config.data.whiten)
     kinds = {}
     all_c, all_p = [], []
     for kind, folder in kinds_test_sets(size, per_kind=KINDS_PER_KIND).items():
@@ -263,6 +307,7 @@ def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None =
     from lpr_lib.predict import load_model
     from lpr_lib.prune import prune_run
     from lpr_lib.repro import write_result
+    from lpr_lib.trace import TrainingTrace
     from lpr_lib.train import _mix_parts, load_history, train
 
     runs_root = Path(runs_root or RUNS_DIR / "ablation")
@@ -279,8 +324,11 @@ def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None =
     started = time.time()
     run = job.run_dir(runs_root)
     if not _same_config(run / "result.json", config):  # a finished run is measured again,
-        train(config, run)  # not retrained; a killed one resumes
+        run.mkdir(parents=True, exist_ok=True)  # not retrained; a killed one resumes
+        train(config, run, callbacks=[TrainingTrace(run / "trace.json")])
     history = load_history(run)
+    trace = json.loads((run / "trace.json").read_text()) if (run / "trace.json").is_file() \
+        else None
     final_run, pruned = run, None
     if row.prune:
         final_run = run.with_name(run.name + "-pruned")
@@ -300,7 +348,7 @@ def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None =
             "train_seconds": round(sum(h.get("seconds") or 0 for h in history)
                                    + sum(h.get("seconds") or 0
                                          for h in (pruned or {}).get("history", [])), 1),
-            "history": history, "pruned": pruned, **figures}
+            "history": history, "trace": trace, "pruned": pruned, **figures}
     if model_file.is_file() and model_file.stat().st_size <= SMALL_MODEL_BYTES:
         keep = result.with_suffix(".keras")
         keep.parent.mkdir(parents=True, exist_ok=True)

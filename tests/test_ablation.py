@@ -124,6 +124,9 @@ def test_a_job_trains_measures_and_is_not_run_twice(tmp_path, monkeypatch):
     assert r["kinds_test"]["n"] == 4 * len(r["kinds_test"]["per_kind"])
     assert not set(r["kinds_test"]["per_kind"]) & set(ablation.REAL_KINDS)
     assert r["pruned"]["ratio"] == 0.5 and len(r["history"]) == 1
+    assert [e["epoch"] for e in r["trace"]["epochs"]] == [-1, 0]
+    assert sum(r["synthetic_val"]["reliability"]["count"]) > 0
+    assert set(r["lighting"]["accuracy"]) == {name for name, _, _ in ablation.LIGHTING}
     assert r["params"] < r["pruned"]["report"]["params_before"]
     stamp = path.stat().st_mtime_ns
     assert run_job(job, tmp_path / "runs", tmp_path / "results", real_test=tmp_path / "none",
