@@ -7,6 +7,8 @@ mixed       the default: trained on synthetic plates mixed with real crops
             (``configs/real_mix_48.yaml``)
 synthetic   trained on synthetic plates alone (``configs/default.yaml``): what the generator
             teaches without a single real photograph
+slim        ``mixed`` after network slimming (``configs/slim_48.yaml``, then ``lpr prune
+            --ratio 0.5``): half the channels, 2.2x fewer MACs, 1.8x faster (chapter 9)
 ==========  ===================================================================================
 
 Each lives in a folder of its own beside this file: ``model.keras``, the ``config.yaml`` that
@@ -32,6 +34,7 @@ MODELS_DIR = Path(__file__).parent
 SHIPPED = {
     "mixed": "ResNet-18 x0.25 at 48x144, synthetic plates + real crops",
     "synthetic": "ResNet-18 x0.25 at 48x144, synthetic plates only",
+    "slim": "mixed, slimmed: 50% of its channels pruned, then fine-tuned",
 }
 DEFAULT_MODEL = "mixed"
 
