@@ -44,13 +44,16 @@ import numpy as np
 from lpr_lib.config import ConfigError, ExperimentConfig, parse_yaml
 from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, SHARED_REAL
 
-__all__ = ["ROWS", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR", "Row", "load_row",
+__all__ = ["ROWS", "EXTRA_ROWS", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR", "Row", "load_row",
            "row_config", "Job", "plan", "run_job", "summarise", "cli_ablate"]
 
 ROWS_DIR = REPO_ROOT / "configs" / "ablation"
 #: the table's rows, in the seed's order (v4.3-v4.5 and v7 the seed never measured)
 ROWS = ("baseline", "v1", "v2", "v3", "v4.0", "v4-radam", "v4.1", "v4.2", "v4.3", "v4.4",
         "v4.5", "v5", "v6", "v6-multi", "v7", "final", "final-flatten")
+#: rows the chapters add beside the table (``lpr ablate --rows ...`` runs them; the default
+#: plan does not): warm-up off for Adam and RAdam, and the focal loss
+EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal")
 DATA_SETTINGS = ("synthetic", "mixed")
 SCALES = ("book", "full")
 #: the seeds of the table; apart by more than one, since a run's synthetic validation plates
@@ -177,9 +180,10 @@ class Job:
 
 def plan(rows=ROWS, data=DATA_SETTINGS, seeds=SEEDS[:2], scale: str = "book") -> list[Job]:
     """Every job, seed first, then data setting, then row (a first pass gives every row)."""
-    unknown = [r for r in rows if r not in ROWS]
+    unknown = [r for r in rows if r not in ROWS + EXTRA_ROWS]
     if unknown:
-        raise ConfigError(f"unknown ablation row(s) {unknown}; rows: {', '.join(ROWS)}")
+        raise ConfigError(f"unknown ablation row(s) {unknown}; rows: "
+                          f"{', '.join(ROWS + EXTRA_ROWS)}")
     return [Job(r, d, int(s), scale) for s in seeds for d in data for r in rows]
 
 
@@ -392,7 +396,7 @@ def load_results(scale: str = "book", results_root: Path | None = None) -> list[
     out = []
     for path in sorted(root.glob("*/*-seed*.json")):
         out.append(json.loads(path.read_text(encoding="utf-8"))["result"])
-    order = {r: i for i, r in enumerate(ROWS)}
+    order = {r: i for i, r in enumerate(ROWS + EXTRA_ROWS)}
     return sorted(out, key=lambda r: (DATA_SETTINGS.index(r["data"]),
                                       order.get(r["row"], 99), r["seed"]))
 
@@ -418,7 +422,7 @@ def summarise(scale: str = "book", results_root: Path | None = None) -> list[dic
              **{name: _get(r, path) for name, path in FIGURES}} for r in results]
     summary = []
     for data in DATA_SETTINGS:
-        for row in ROWS:
+        for row in ROWS + EXTRA_ROWS:
             mine = [r for r in runs if r["data"] == data and r["row"] == row]
             if not mine:
                 continue

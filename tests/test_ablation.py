@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lpr_lib import ablation
-from lpr_lib.ablation import (DATA_SETTINGS, ROWS, ROWS_DIR, SCALES, Job, load_row, plan,
-                              row_config, run_job, summarise)
+from lpr_lib.ablation import (DATA_SETTINGS, EXTRA_ROWS, ROWS, ROWS_DIR, SCALES, Job,
+                              load_row, plan, row_config, run_job, summarise)
 from lpr_lib.config import ConfigError, ExperimentConfig
 
 
@@ -28,18 +28,18 @@ def _flat(tree, prefix=""):
 @pytest.mark.parametrize("data", DATA_SETTINGS)
 def test_every_row_is_a_valid_config(data, scale):
     names = set()
-    for row in ROWS:
+    for row in ROWS + EXTRA_ROWS:
         cfg = row_config(row, data, 2026, scale)
         assert isinstance(cfg, ExperimentConfig)
         names.add(cfg.name)
         assert cfg.seed == 2026
         assert bool(cfg.data.mix) == (data == "mixed")
-    assert len(names) == len(ROWS)  # one run folder a row
+    assert len(names) == len(ROWS + EXTRA_ROWS)  # one run folder a row
 
 
 def test_each_row_changes_only_what_its_file_says():
     """A row's experiment equals its base's except at the keys of its own ``config:``."""
-    for name in ROWS:
+    for name in ROWS + EXTRA_ROWS:
         row = load_row(name)
         if not row.bases:
             continue
