@@ -119,10 +119,11 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _ablate_arguments(a: argparse.ArgumentParser) -> None:
-    from lpr_lib.ablation import DATA_SETTINGS, ROWS, SEEDS
+    from lpr_lib.ablation import DATA_SETTINGS, EXTRA_ROWS, ROWS, SEEDS
 
-    a.add_argument("--rows", nargs="+", choices=ROWS, metavar="ROW",
-                   help=f"rows to run (default: all: {', '.join(ROWS)})")
+    a.add_argument("--rows", nargs="+", choices=ROWS + EXTRA_ROWS, metavar="ROW",
+                   help=f"rows to run (default: the table's: {', '.join(ROWS)}; the chapters "
+                        f"add {', '.join(EXTRA_ROWS)})")
     a.add_argument("--data", nargs="+", choices=DATA_SETTINGS,
                    help="data settings (default: both)")
     a.add_argument("--seeds", nargs="+", type=int, metavar="N",
