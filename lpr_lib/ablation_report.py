@@ -1,0 +1,340 @@
+"""Reading the ablation table: each row against the row it builds on, the seed's verdict beside
+ours, and the figures of the technique chapters, all from the result files of
+:mod:`lpr_lib.ablation` (``results/ablation/<scale>/...``).
+
+    results = load_results("book")               # every job's result
+    summary = summarise("book")                  # mean and spread over seeds
+    compare(summary, "mixed", "real_test")       # each row minus its base, with the verdict
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lpr_lib.ablation import EXTRA_ROWS, ROWS, load_results, load_row, summarise
+
+__all__ = ["load_results", "summarise", "compare", "seed_table", "by_row", "LABELS",
+           "plot_bars", "plot_curves", "plot_loss_trace", "plot_kernel_norms",
+           "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
+           "plot_backbones", "ghm_contributions"]
+
+#: short labels of the rows, as the seed's table names them
+LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
+          "v3": "v3 +augmentation", "v4.0": "v4.0 resnet18", "v4-radam": "v4 RAdam",
+          "v4.1": "v4.1 resnet18-v2", "v4.2": "v4.2 resnext18", "v4.3": "v4.3 mobilenet v1",
+          "v4.4": "v4.4 mobilenet v2", "v4.5": "v4.5 mobilenet v3", "v5": "v5 +smoothing",
+          "v6": "v6 GHM global", "v6-multi": "v6 GHM label-wise", "v7": "v7 +pruning",
+          "final": "seed's final", "final-flatten": "final, flatten head",
+          "v4.0-nowarmup": "v4.0, no warm-up", "v4-radam-nowarmup": "RAdam, no warm-up",
+          "v4.0-focal": "v4.0 focal"}
+
+
+def by_row(results: list[dict], data: str | None = None) -> dict[str, list[dict]]:
+    """The results grouped by row (one entry a seed), for one data setting."""
+    out: dict[str, list[dict]] = {}
+    for r in results:
+        if data is None or r["data"] == data:
+            out.setdefault(r["row"], []).append(r)
+    return out
+
+
+def compare(summary: list[dict], data: str, metric: str = "real_test") -> list[dict]:
+    """Each row of ``data`` against the row it builds on, on ``metric`` (a summary column
+    without ``_mean``): the difference of the means, the spread (the two seed standard
+    deviations added in quadrature), and the verdict: ``"larger than the spread"``,
+    ``"within the spread"``, or ``"one seed"`` when either row has a single seed."""
+    lines = {s["row"]: s for s in summary if s["data"] == data}
+    out = []
+    for name in ROWS + EXTRA_ROWS:
+        if name not in lines:
+            continue
+        row = load_row(name)
+        base = row.bases[0] if row.bases else None
+        mine = lines[name].get(f"{metric}_mean")
+        entry = {"row": name, "base": base, "mean": mine, "std": lines[name].get(f"{metric}_std"),
+                 "seeds": lines[name]["seeds"], "diff": None, "spread": None, "verdict": None}
+        if base in lines and mine is not None and lines[base].get(f"{metric}_mean") is not None:
+            entry["diff"] = mine - lines[base][f"{metric}_mean"]
+            s1, s2 = entry["std"], lines[base].get(f"{metric}_std")
+            if s1 is None or s2 is None:
+                entry["verdict"] = "one seed"
+            else:
+                entry["spread"] = math.hypot(s1, s2)
+                entry["verdict"] = ("larger than the spread" if abs(entry["diff"]) >
+                                    entry["spread"] else "within the spread")
+        out.append(entry)
+    return out
+
+
+def seed_table(summary: list[dict], data: str = "mixed") -> list[dict]:
+    """The seed's figures beside ours, row by row: the seed's "acc" (precision at its
+    threshold) and "recall", and ours on the real test at 0.85, with plate accuracy."""
+    lines = {s["row"]: s for s in summary if s["data"] == data}
+    out = []
+    for name in ROWS:
+        seed = load_row(name).seed_result or {}
+        s = lines.get(name, {})
+        diff = None
+        base = (load_row(name).bases or (None,))[0]
+        if seed and base and load_row(base).seed_result:
+            diff = seed["acc"] - load_row(base).seed_result["acc"]
+        out.append({"row": name, "seed_acc": seed.get("acc"), "seed_recall": seed.get("recall"),
+                    "seed_diff": diff, "seeds": s.get("seeds", 0),
+                    "precision_85": s.get("real_test_p85_mean"),
+                    "recall_85": s.get("real_test_r85_mean"),
+                    "plate_accuracy": s.get("real_test_mean"),
+                    "plate_accuracy_std": s.get("real_test_std"),
+                    "synthetic_val": s.get("synthetic_val_mean")})
+    return out
+
+
+# ------------------------------------------------------------------ figures
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_bars(summary: list[dict], metric: str = "real_test", rows=ROWS, title: str = ""):
+    """The metric of each row, both data settings side by side, with the seeds' standard
+    deviation as error bars and each seed's value as a dot."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 4))
+    x = np.arange(len(rows))
+    for k, (data, colour) in enumerate((("synthetic", "tab:blue"), ("mixed", "tab:orange"))):
+        lines = {s["row"]: s for s in summary if s["data"] == data}
+        means = [lines.get(r, {}).get(f"{metric}_mean") for r in rows]
+        stds = [lines.get(r, {}).get(f"{metric}_std") or 0 for r in rows]
+        m = np.array([np.nan if v is None else 100 * v for v in means])
+        ax.bar(x + (k - 0.5) * 0.4, m, 0.4, yerr=100 * np.array(stds), capsize=3,
+               color=colour, alpha=0.8, label=f"{data} data")
+    ax.set_xticks(x, [LABELS.get(r, r) for r in rows], rotation=40, ha="right")
+    ax.set_ylabel(f"{metric.replace('_', ' ')} (%)")
+    ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def plot_curves(results: list[dict], rows, data: str, key: str = "val_chars_plate_acc",
+                ax=None, label_fn=None):
+    """The validation plate accuracy epoch by epoch (one line a seed) of ``rows``."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    groups = by_row(results, data)
+    for i, row in enumerate(rows):
+        for j, r in enumerate(groups.get(row, [])):
+            ys = [100 * (h.get(key) or 0) for h in r["history"]]
+            ax.plot(range(1, len(ys) + 1), ys, "o-", color=f"C{i}", alpha=0.8,
+                    label=(label_fn or LABELS.get)(row) if j == 0 else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation plates read (%)")
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+def plot_loss_trace(results: list[dict], rows, data: str, ax=None, smooth: int = 5):
+    """The training loss every 10 steps (a running mean over ``smooth`` points)."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    groups = by_row(results, data)
+    for i, row in enumerate(rows):
+        for j, r in enumerate(groups.get(row, [])):
+            steps = np.array((r.get("trace") or {}).get("steps") or [[0, np.nan]], float)
+            y = np.convolve(steps[:, 1], np.ones(smooth) / smooth, mode="valid") \
+                if len(steps) >= smooth else steps[:, 1]
+            ax.plot(steps[smooth - 1:, 0] if len(steps) >= smooth else steps[:, 0], y,
+                    color=f"C{i}", alpha=0.8, label=LABELS.get(row, row) if j == 0 else None)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+def plot_kernel_norms(results: list[dict], rows, data: str):
+    """The kernels' total sum of squares, and the norm of each kernel at the end, by row."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    groups = by_row(results, data)
+    for i, row in enumerate(rows):
+        for j, r in enumerate(groups.get(row, [])):
+            epochs = (r.get("trace") or {}).get("epochs") or []
+            a.plot([e["epoch"] + 1 for e in epochs], [e["kernel_sq_sum"] for e in epochs],
+                   "o-", color=f"C{i}", label=LABELS.get(row, row) if j == 0 else None)
+            if j == 0 and epochs:
+                norms = epochs[-1]["kernel_norms"]
+                b.plot(range(len(norms)), list(norms.values()), "o-", color=f"C{i}",
+                       label=LABELS.get(row, row))
+    a.set_xlabel("epoch (0 = initialisation)")
+    a.set_ylabel("sum of squared kernel weights")
+    a.set_yscale("log")
+    a.legend(fontsize=8)
+    b.set_xlabel("layer (input to heads)")
+    b.set_ylabel("kernel L2 norm after training")
+    b.legend(fontsize=8)
+    return fig
+
+
+def plot_gamma_histograms(results: list[dict], rows, data: str):
+    """BatchNorm's |gamma| histogram after every epoch, a panel a row (first seed)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3.6), sharey=True,
+                             squeeze=False)
+    groups = by_row(results, data)
+    for ax, row in zip(axes[0], rows):
+        r = (groups.get(row) or [None])[0]
+        trace = (r or {}).get("trace") or {}
+        edges = np.array(trace.get("gamma_bins") or np.linspace(0, 2, 41))
+        centres = (edges[1:] + edges[:-1]) / 2
+        epochs = trace.get("epochs") or []
+        for k, e in enumerate(epochs):
+            if "gamma" not in e:
+                continue
+            ax.plot(centres, e["gamma"]["hist"], color=plt.cm.viridis(k / max(len(epochs) - 1, 1)),
+                    label=f"epoch {e['epoch'] + 1}")
+        if epochs and "gamma" in epochs[-1]:
+            ax.set_title(f"{LABELS.get(row, row)}: {100 * epochs[-1]['gamma']['below_0.05']:.0f}%"
+                         " below 0.05", fontsize=9)
+        ax.set_xlabel("|gamma|")
+    axes[0][0].set_ylabel("channels")
+    axes[0][-1].legend(fontsize=7)
+    return fig
+
+
+def plot_lighting(results: list[dict], rows, data: str):
+    """Plate accuracy under each lighting change, one group of bars a row (mean of seeds)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    groups = by_row(results, data)
+    names = None
+    for i, row in enumerate(rows):
+        mine = [r["lighting"]["accuracy"] for r in groups.get(row, []) if "lighting" in r]
+        if not mine:
+            continue
+        names = list(mine[0])
+        means = [100 * np.mean([m[n] for m in mine]) for n in names]
+        ax.bar(np.arange(len(names)) + (i - (len(rows) - 1) / 2) * 0.8 / len(rows), means,
+               0.8 / len(rows), label=LABELS.get(row, row))
+    if names:
+        ax.set_xticks(range(len(names)), names, rotation=20)
+    ax.set_ylabel("synthetic validation plates read (%)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_reliability(results: list[dict], rows, data: str, test: str = "real_test"):
+    """Reliability diagrams of the per-character confidence (left) and the plate confidence
+    of the plates read right and wrong (right), for ``rows`` on ``test`` (first seed)."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    a.plot([0, 1], [0, 1], "k:", lw=1)
+    groups = by_row(results, data)
+    for i, row in enumerate(rows):
+        r = (groups.get(row) or [None])[0]
+        if r is None or "reliability" not in r.get(test, {}):
+            continue
+        rel = r[test]["reliability"]
+        conf = [c for c, n in zip(rel["confidence"], rel["count"]) if n]
+        acc = [c for c, n in zip(rel["accuracy"], rel["count"]) if n]
+        a.plot(conf, acc, "o-", color=f"C{i}",
+               label=f"{LABELS.get(row, row)} (ECE {100 * rel['ece']:.1f}%)")
+        h = r[test]["confidence"]
+        edges = np.array(h["edges"])
+        centres = (edges[1:] + edges[:-1]) / 2
+        b.step(centres, h["right"], where="mid", color=f"C{i}", label=f"{LABELS.get(row)} right")
+        b.step(centres, h["wrong"], where="mid", color=f"C{i}", ls="--",
+               label=f"{LABELS.get(row)} wrong")
+    a.set_xlabel("character confidence")
+    a.set_ylabel("share of characters right")
+    a.legend(fontsize=8)
+    b.set_yscale("log")
+    b.set_xlabel("plate confidence")
+    b.set_ylabel("plates")
+    b.legend(fontsize=7)
+    return fig
+
+
+def ghm_contributions(counts, edges, gamma: float = 2.0) -> dict:
+    """From a histogram of GHM's gradient norm ``g``: each bin's share of the total gradient
+    norm under cross-entropy (``n_b g_b``), under the focal loss (each example's gradient
+    scaled by about ``g^gamma``) and under GHM-C (each example weighted by ``N / (M n_b)``:
+    every occupied bin then contributes ``g_b N / M``)."""
+    counts = np.asarray(counts, float)
+    edges = np.asarray(edges, float)
+    g = (edges[1:] + edges[:-1]) / 2
+    occupied = counts > 0
+    ce = counts * g
+    focal = counts * g * g ** gamma
+    ghm = np.where(occupied, g * counts.sum() / max(occupied.sum(), 1), 0.0)
+    return {name: (v / v.sum()).tolist() if v.sum() else v.tolist()
+            for name, v in (("ce", ce), ("focal", focal), ("ghm", ghm))}
+
+
+def plot_g_density(results: list[dict], rows, data: str, test: str = "synthetic_val"):
+    """Left: the density of GHM's gradient norm ``g = 1 - p_true`` over the characters of
+    ``test`` for each row's trained model; right: each bin's share of the gradient under
+    cross-entropy, focal and GHM-C, for the first row (the GHM paper's figure, on plates)."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    groups = by_row(results, data)
+    first = None
+    for i, row in enumerate(rows):
+        r = (groups.get(row) or [None])[0]
+        if r is None or "g_density" not in r.get(test, {}):
+            continue
+        d = r[test]["g_density"]
+        edges = np.array(d["edges"])
+        centres = (edges[1:] + edges[:-1]) / 2
+        counts = np.array(d["count"], float)
+        a.plot(centres, counts / counts.sum(), "o-", ms=3, color=f"C{i}",
+               label=LABELS.get(row, row))
+        first = first or (row, d)
+    a.set_yscale("log")
+    a.set_xlabel("gradient norm g = 1 - p(true character)")
+    a.set_ylabel("share of characters")
+    a.legend(fontsize=8)
+    if first:
+        row, d = first
+        parts = ghm_contributions(d["count"], d["edges"])
+        edges = np.array(d["edges"])
+        centres = (edges[1:] + edges[:-1]) / 2
+        for name, style in (("ce", "-"), ("focal", "--"), ("ghm", ":")):
+            b.plot(centres, parts[name], style, label={"ce": "cross-entropy", "focal": "focal",
+                                                        "ghm": "GHM-C"}[name])
+        b.set_title(f"the trained {LABELS.get(row, row)} model", fontsize=9)
+    b.set_yscale("log")
+    b.set_xlabel("gradient norm g")
+    b.set_ylabel("share of the total gradient")
+    b.legend(fontsize=8)
+    return fig
+
+
+def plot_backbones(results: list[dict], rows, data: str, latency: dict | None = None):
+    """Parameters, MACs and, when given (``{row: ms}``), CPU latency, against the real test
+    plate accuracy (mean and spread of the seeds) of each backbone row."""
+    plt = _plt()
+    panels = [("params", "parameters (millions)", 1e-6), ("macs", "MACs (millions)", 1e-6)]
+    if latency:
+        panels.append(("latency", "ms a plate (TFLite, batch 1, one thread)", 1.0))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    groups = by_row(results, data)
+    metric = "real_test" if any("real_test" in r for r in results) else "synthetic_val"
+    for ax, (key, label, scale) in zip(axes[0], panels):
+        for i, row in enumerate(rows):
+            rs = groups.get(row, [])
+            if not rs:
+                continue
+            acc = [100 * r[metric]["plate_accuracy"] for r in rs if metric in r]
+            x = latency.get(row) if key == "latency" else rs[0][key] * scale
+            if x is None or not acc:
+                continue
+            ax.errorbar(x, np.mean(acc), yerr=np.std(acc, ddof=1) if len(acc) > 1 else 0,
+                        fmt="o", color=f"C{i}", capsize=3, label=LABELS.get(row, row))
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"{metric.replace('_', ' ')} plates read (%)")
+    axes[0][0].legend(fontsize=8)
+    return fig

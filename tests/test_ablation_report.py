@@ -1,0 +1,86 @@
+"""lpr_lib.ablation_report: each row against its base with the right verdict, the GHM
+contributions of a histogram, and every figure drawn from result files."""
+import numpy as np
+import pytest
+
+from lpr_lib import ablation_report as rep
+
+
+def _line(row, data, mean, std, seeds=2):
+    return {"row": row, "data": data, "seeds": seeds, "real_test_mean": mean,
+            "real_test_std": std}
+
+
+def test_compare_names_the_base_and_judges_against_the_spread():
+    summary = [_line("v1", "mixed", 0.50, 0.01), _line("v2", "mixed", 0.60, 0.02),
+               _line("v3", "mixed", 0.61, 0.03), _line("v4.0", "mixed", 0.62, None, 1)]
+    out = {c["row"]: c for c in rep.compare(summary, "mixed")}
+    assert out["v2"]["base"] == "v1" and out["v2"]["diff"] == pytest.approx(0.10)
+    assert out["v2"]["spread"] == pytest.approx(np.hypot(0.01, 0.02))
+    assert out["v2"]["verdict"] == "larger than the spread"
+    assert out["v3"]["verdict"] == "within the spread"
+    assert out["v4.0"]["verdict"] == "one seed"
+    assert out["v1"]["diff"] is None  # its base (baseline) has no result
+
+
+def test_seed_table_puts_the_seed_beside_ours():
+    lines = rep.seed_table([_line("v1", "mixed", 0.5, 0.01)], "mixed")
+    v1 = next(x for x in lines if x["row"] == "v1")
+    assert v1["seed_acc"] == 0.86 and v1["seed_diff"] == pytest.approx(0.10)
+    assert v1["plate_accuracy"] == 0.5
+    assert next(x for x in lines if x["row"] == "v4.3")["seed_acc"] is None
+
+
+def test_ghm_gives_every_occupied_bin_the_same_count_weighted_share():
+    counts = np.array([900, 50, 0, 50])
+    edges = np.linspace(0, 1, 5)
+    parts = rep.ghm_contributions(counts, edges, gamma=2.0)
+    g = np.array([0.125, 0.375, 0.625, 0.875])
+    np.testing.assert_allclose(parts["ce"], counts * g / (counts * g).sum())
+    ghm = np.array([g[0], g[1], 0, g[3]])
+    np.testing.assert_allclose(parts["ghm"], ghm / ghm.sum())
+    f = counts * g ** 3
+    np.testing.assert_allclose(parts["focal"], f / f.sum())
+    # the easy bin dominates cross-entropy's gradient far less under GHM
+    assert parts["ghm"][0] < parts["ce"][0]
+
+
+def _fake_result(row, data, seed, acc):
+    rng = np.random.default_rng(seed)
+    rel = {"edges": np.linspace(0, 1, 16).tolist(), "count": [1] * 15,
+           "confidence": np.linspace(0.03, 0.97, 15).tolist(),
+           "accuracy": np.linspace(0.0, 1.0, 15).tolist(), "ece": 0.02}
+    test = {"plate_accuracy": acc, "reliability": rel,
+            "g_density": {"edges": np.linspace(0, 1, 31).tolist(),
+                          "count": rng.integers(1, 100, 30).tolist()},
+            "confidence": {"edges": np.linspace(0, 1, 21).tolist(), "right": [1] * 20,
+                           "wrong": [1] * 20}}
+    trace = {"gamma_bins": np.linspace(0, 2, 41).tolist(),
+             "steps": [[10 * i, 5.0 / i] for i in range(1, 30)],
+             "epochs": [{"epoch": e, "kernel_sq_sum": 100.0 - e,
+                         "kernel_norms": {"a": 1.0, "b": 2.0},
+                         "gamma": {"hist": [1] * 40, "below_0.05": 0.1}} for e in (-1, 0, 1)]}
+    return {"row": row, "data": data, "seed": seed, "params": 1e6, "macs": 2e7,
+            "history": [{"val_chars_plate_acc": 0.1}, {"val_chars_plate_acc": acc}],
+            "trace": trace, "real_test": test, "synthetic_val": test,
+            "lighting": {"accuracy": {"as rendered": acc, "dark (x0.5)": acc / 2}}}
+
+
+def test_every_figure_draws_from_result_files():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = [_fake_result(r, "mixed", s, a) for r, a in (("v1", 0.5), ("v2", 0.6))
+               for s in (1, 2)]
+    summary = [_line("v1", "mixed", 0.5, 0.0), _line("v2", "mixed", 0.6, 0.0)]
+    figs = [rep.plot_bars(summary, rows=("v1", "v2")),
+            rep.plot_curves(results, ("v1", "v2"), "mixed"),
+            rep.plot_loss_trace(results, ("v1", "v2"), "mixed"),
+            rep.plot_kernel_norms(results, ("v1", "v2"), "mixed"),
+            rep.plot_gamma_histograms(results, ("v1", "v2"), "mixed"),
+            rep.plot_lighting(results, ("v1", "v2"), "mixed"),
+            rep.plot_reliability(results, ("v1", "v2"), "mixed"),
+            rep.plot_g_density(results, ("v1", "v2"), "mixed"),
+            rep.plot_backbones(results, ("v1", "v2"), "mixed", latency={"v1": 0.5})]
+    for fig in figs:
+        assert fig.axes and any(ax.lines or ax.patches or ax.collections for ax in fig.axes)
