@@ -45,7 +45,8 @@ from lpr_lib.config import ConfigError, ExperimentConfig, parse_yaml
 from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, SHARED_REAL
 
 __all__ = ["ROWS", "EXTRA_ROWS", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR", "Row", "load_row",
-           "row_config", "Job", "plan", "run_job", "summarise", "cli_ablate"]
+           "row_config", "Job", "plan", "run_job", "summarise", "summary_lines",
+           "load_results", "cli_ablate"]
 
 ROWS_DIR = REPO_ROOT / "configs" / "ablation"
 #: the table's rows, in the seed's order (v4.3-v4.5 and v7 the seed never measured)
@@ -417,7 +418,20 @@ def summarise(scale: str = "book", results_root: Path | None = None) -> list[dic
     sample standard deviation of each figure over them) and ``runs.csv`` (a line per job)
     under ``results/ablation/<scale>/``; return the summary's lines."""
     root = Path(results_root or RESULTS_DIR / "ablation") / scale
-    results = load_results(scale, results_root)
+    runs, summary = summary_lines(load_results(scale, results_root))
+    root.mkdir(parents=True, exist_ok=True)
+    columns = ["data", "row", "seeds"] + [f"{n}_{s}" for n, _ in FIGURES for s in ("mean", "std")]
+    for name, lines, cols in (("summary.csv", summary, columns),
+                              ("runs.csv", runs, ["data", "row", "seed",
+                                                  *[n for n, _ in FIGURES]])):
+        tmp = root / (name + ".tmp")
+        tmp.write_text(_csv(lines, cols), encoding="utf-8")
+        tmp.replace(root / name)
+    return summary
+
+
+def summary_lines(results: list[dict]) -> tuple[list[dict], list[dict]]:
+    """``(runs, summary)`` of :func:`summarise`, computed without writing anything."""
     runs = [{"data": r["data"], "row": r["row"], "seed": r["seed"],
              **{name: _get(r, path) for name, path in FIGURES}} for r in results]
     summary = []
@@ -433,15 +447,7 @@ def summarise(scale: str = "book", results_root: Path | None = None) -> list[dic
                 line[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 \
                     else None
             summary.append(line)
-    root.mkdir(parents=True, exist_ok=True)
-    columns = ["data", "row", "seeds"] + [f"{n}_{s}" for n, _ in FIGURES for s in ("mean", "std")]
-    for name, lines, cols in (("summary.csv", summary, columns),
-                              ("runs.csv", runs, ["data", "row", "seed",
-                                                  *[n for n, _ in FIGURES]])):
-        tmp = root / (name + ".tmp")
-        tmp.write_text(_csv(lines, cols), encoding="utf-8")
-        tmp.replace(root / name)
-    return summary
+    return runs, summary
 
 
 # ------------------------------------------------------------------ the command

@@ -3,7 +3,7 @@ ours, and the figures of the technique chapters, all from the result files of
 :mod:`lpr_lib.ablation` (``results/ablation/<scale>/...``).
 
     results = load_results("book")               # every job's result
-    summary = summarise("book")                  # mean and spread over seeds
+    runs, summary = summary_lines(results)       # mean and spread over seeds (nothing written)
     compare(summary, "mixed", "real_test")       # each row minus its base, with the verdict
 """
 from __future__ import annotations
@@ -12,9 +12,10 @@ import math
 
 import numpy as np
 
-from lpr_lib.ablation import EXTRA_ROWS, ROWS, load_results, load_row, summarise
+from lpr_lib.ablation import EXTRA_ROWS, ROWS, load_results, load_row, summarise, summary_lines
 
-__all__ = ["load_results", "summarise", "compare", "seed_table", "by_row", "LABELS",
+__all__ = ["load_results", "summarise", "summary_lines", "compare", "seed_table", "by_row",
+           "LABELS",
            "plot_bars", "plot_curves", "plot_loss_trace", "plot_kernel_norms",
            "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
            "plot_backbones", "ghm_contributions"]
