@@ -9,10 +9,15 @@ what needed it.
 """
 from __future__ import annotations
 
-__all__ = ["TensorFlowRequired", "require_tensorflow", "on_tensorflow"]
+__all__ = ["DependencyMissing", "TensorFlowRequired", "require_tensorflow", "on_tensorflow"]
 
 
-class TensorFlowRequired(ImportError):
+class DependencyMissing(ImportError):
+    """A feature was asked for whose package cannot be imported here; the message names the
+    feature and what to install (``lpr`` prints it as an error, without a traceback)."""
+
+
+class TensorFlowRequired(DependencyMissing):
     """A TensorFlow-only feature was asked for where TensorFlow cannot be imported."""
 
 

@@ -41,8 +41,10 @@ def _unit(text: str) -> float:
     return value
 
 
-MODEL_HELP = ("a shipped model's name (mixed, synthetic), 'latest' (the newest run under "
+MODEL_HELP = ("a shipped model's name (mixed, synthetic, slim), 'latest' (the newest run under "
               "runs/), a run folder or a .keras file (default: mixed, the shipped model)")
+READ_MODEL_HELP = MODEL_HELP[:-1] + ("; or an export: a .tflite or .onnx file, a SavedModel "
+                                     "folder, an lpr export folder)")
 
 
 def _synth_arguments(s: argparse.ArgumentParser) -> None:
@@ -91,14 +93,14 @@ def _train_arguments(t: argparse.ArgumentParser) -> None:
 
 def _eval_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("data", nargs="+", help="dataset(s) in any format the data module reads")
-    e.add_argument("--model", default=None, help=MODEL_HELP)
+    e.add_argument("--model", default=None, help=READ_MODEL_HELP)
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--thresholds", type=float, nargs="+", default=[0.85, 0.95])
 
 
 def _predict_arguments(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("images", nargs="+", help="cropped plate images")
-    pr.add_argument("--model", default=None, help=MODEL_HELP)
+    pr.add_argument("--model", default=None, help=READ_MODEL_HELP)
     pr.add_argument("--json", action="store_true", help="print JSON")
     pr.add_argument("--min-confidence", type=_unit, default=None, metavar="F",
                     help="below this plate confidence the answer is 'no plate' "
@@ -140,7 +142,10 @@ def _ablate_arguments(a: argparse.ArgumentParser) -> None:
 def _export_arguments(x: argparse.ArgumentParser) -> None:
     x.add_argument("--model", default=None, help=MODEL_HELP)
     x.add_argument("--out", required=True, help="output folder")
-    x.add_argument("--format", choices=["savedmodel", "tflite", "both"], default="both")
+    x.add_argument("--format", default="both",
+                   choices=["savedmodel", "tflite", "tflite_int8", "onnx", "all", "both"],
+                   help="tflite_int8: int8 weights; onnx: needs tf2onnx (the onnx extra); "
+                        "all: the four; both: savedmodel and tflite (default)")
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,8 @@ COMMANDS = {
                       "train and measure the ablation table's rows (resumable; "
                       "results/ablation/)", _ablate_arguments),
     "export": Command("lpr_lib.export:cli_export",
-                      "export a trained model as SavedModel and/or TFLite", _export_arguments),
+                      "export a trained model (SavedModel, TFLite, int8 TFLite, ONNX), each "
+                      "checked against Keras", _export_arguments),
 }
 
 
@@ -202,12 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from lpr_lib._tf import TensorFlowRequired
+    from lpr_lib._tf import DependencyMissing
 
     handler = COMMANDS[args.command].load()
     try:
         return int(handler(args) or 0)
-    except (OSError, ValueError, TensorFlowRequired) as err:
+    except (OSError, ValueError, DependencyMissing) as err:
         # the library's errors name the file and the problem (or the missing TensorFlow)
         if isinstance(err, OSError) and err.filename and err.strerror:
             err = f"{err.filename}: {err.strerror.lower()}"

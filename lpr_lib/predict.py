@@ -63,11 +63,14 @@ def _model_file(path: Path) -> Path:
         for name in MODEL_FILES:
             if (path / name).is_file():
                 return path / name
-        raise FileNotFoundError(f"{path}: no {', '.join(MODEL_FILES)} in this folder")
+        raise FileNotFoundError(f"{path}: no {', '.join(MODEL_FILES)} in this folder (nor an "
+                                "export: model.tflite, model.onnx or savedmodel with "
+                                "preprocessing.json)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: model file not found")
     if path.suffix != ".keras":
-        raise ValueError(f"{path}: expected a .keras model file or a run folder")
+        raise ValueError(f"{path}: expected a .keras model file, a run folder or an export "
+                         "(.tflite, .onnx, a SavedModel folder)")
     return path
 
 
@@ -91,14 +94,20 @@ def resolve_model(path: str | os.PathLike | None = None) -> tuple[Path, str]:
 def load_model(path: str | os.PathLike | None = None):
     """Load a model: ``None`` = the default shipped model (``"mixed"``), a shipped model's
     name, ``"latest"`` (the latest run under ``runs/``), a ``.keras`` file or a run folder
-    (its ``best.keras``, else ``last.keras``). Loaded for inference (uncompiled); the
-    model's ``_lpr_name`` says which one it is."""
+    (its ``best.keras``, else ``last.keras``), loaded for inference (uncompiled); or an
+    export (a ``.tflite`` or ``.onnx`` file, a SavedModel folder, an ``lpr export`` folder):
+    a :class:`lpr_lib.runtime.ExportedModel`, run by its own runtime with the preprocessing
+    its ``preprocessing.json`` states. The model's ``_lpr_name`` says which one it is."""
     import keras
 
     import lpr_lib.backbones  # noqa: F401  registers FusedBatchNormalization
     import lpr_lib.losses  # noqa: F401
     from lpr_lib.data.formats import error_text
+    from lpr_lib.models import is_shipped
+    from lpr_lib.runtime import is_export, load_exported
 
+    if path is not None and str(path) != "latest" and not is_shipped(path) and is_export(path):
+        return load_exported(path)
     file, name = resolve_model(path)
     # a run folder: best.keras, else last.keras when best.keras cannot be loaded
     candidates = [file] + ([f for f in (file.parent / n for n in MODEL_FILES)
@@ -128,7 +137,7 @@ def run_config(model_or_path):
     from lpr_lib.config import ExperimentConfig
 
     source = getattr(model_or_path, "_lpr_source", model_or_path)
-    if source is None:
+    if not isinstance(source, (str, os.PathLike)):  # a model built here, loaded from no file
         return None
     source = Path(source)
     cfg = (source if source.is_dir() else source.parent) / "config.yaml"
@@ -138,6 +147,8 @@ def run_config(model_or_path):
 def run_whiten(model) -> bool:
     """Whether ``model`` was trained on whitened images: its run's ``data.whiten``, or
     ``True`` (the library's default) when the model has no run config beside it."""
+    if getattr(model, "_lpr_whiten", None) is not None:  # an export: its preprocessing.json
+        return bool(model._lpr_whiten)
     cfg = run_config(model)
     return True if cfg is None else cfg.data.whiten
 
@@ -343,6 +354,8 @@ def predict(images, model=None, **kw) -> list[tuple[str | None, float | None]]:
 def stored_threshold(model) -> float | None:
     """The confidence threshold chosen for ``model`` on its validation data (a shipped
     model's ``result.json``: 99.9% precision there), or ``None``."""
+    if getattr(model, "_lpr_threshold", None) is not None:  # an export's preprocessing.json
+        return float(model._lpr_threshold)
     source = getattr(model, "_lpr_source", None)
     path = Path(source).parent / "result.json" if source is not None else None
     if path is None or not path.is_file():

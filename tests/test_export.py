@@ -202,3 +202,242 @@ def test_ship_model_measures_saves_and_loads_by_path(tmp_path):
     assert saved.joinpath("model.keras").stat().st_size < checkpoint  # no optimizer state
     assert (tmp_path / "results" / "shipped_synthetic.json").is_file()
     assert load_model(saved)._lpr_name.endswith("model.keras")
+
+
+# ------------------------------------------------------------------ every format (issue 15)
+
+
+@pytest.fixture(scope="module")
+def grouped_run(tmp_path_factory):
+    """A small ResNeXt run folder: grouped convolutions, which ONNX export must trace plainly."""
+    run = tmp_path_factory.mktemp("runs") / "grouped"
+    run.mkdir()
+    cfg = ExperimentConfig().override(["model.backbone=resnext18", "model.width=0.25",
+                                       "data.image_size=[32, 96]"])
+    cfg.to_yaml(run / "config.yaml")
+    build_model(cfg).save(run / "best.keras")
+    return run
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir, tmp_path_factory):
+    """``lpr export --format all`` of the module's run: its folder, and what it printed."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("exported") / "x"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cli.main(["export", "--model", str(run_dir), "--out", str(out),
+                         "--format", "all"]) == 0
+    return out, printed.getvalue()
+
+
+@pytest.mark.slow
+def test_export_all_writes_every_format_and_prints_each_parity(exported):
+    out, printed = exported
+    from lpr_lib.runtime import EXPORT_NAMES
+
+    assert sorted(p.name for p in out.iterdir()) == sorted([*EXPORT_NAMES.values(),
+                                                            "preprocessing.json"])
+    lines = printed.splitlines()
+    for label, name in (("SavedModel:", "savedmodel"), ("TFLite:", "model.tflite"),
+                        ("TFLite int8:", "model_int8.tflite"), ("ONNX:", "model.onnx")):
+        i = next(i for i, ln in enumerate(lines) if ln.startswith(label))
+        assert lines[i].endswith(str(out / name))
+        assert lines[i + 1].strip().startswith("parity with Keras on 8 plates: max |difference|")
+        assert "readings agree" in lines[i + 1]
+    notes = json.loads((out / "preprocessing.json").read_text())
+    assert notes["whiten"] is True and notes["image_size"] == [48, 144]
+    assert set(notes["parity"]) == {"savedmodel", "tflite", "tflite_int8", "onnx"}
+    for fmt in ("savedmodel", "tflite", "onnx"):
+        check = notes["parity"][fmt]
+        assert check["ok"] and max(check["max_abs_diff"].values()) <= check["tolerance"]
+        assert check["readings_agree"] == 8
+    assert notes["parity"]["tflite_int8"]["tolerance"] is None
+    # int8 weights: about a quarter of the float file
+    assert (out / "model_int8.tflite").stat().st_size < 0.4 * (out / "model.tflite").stat().st_size
+
+
+@pytest.mark.slow
+def test_every_export_reads_as_keras_does(exported, run_dir, plates):
+    """Each export, loaded by path, gives Keras' outputs within its tolerance on real
+    preprocessing, at any batch size (the batch axis of every format is dynamic)."""
+    from lpr_lib.export import TOLERANCE
+    from lpr_lib.runtime import ExportedModel
+
+    out, _ = exported
+    keras_model = load_model(run_dir)
+    x = Predictor(keras_model).preprocess(sorted(plates.glob("*.jpg"))[:5])
+    want = keras_model.predict_on_batch(x)
+    for name, fmt in (("savedmodel", "savedmodel"), ("model.tflite", "tflite"),
+                      ("model.onnx", "onnx")):
+        model = load_model(out / name)
+        assert isinstance(model, ExportedModel) and model.format == fmt
+        got = model.predict_on_batch(x)
+        for k in ("chars", "length"):
+            np.testing.assert_allclose(got[k], want[k], atol=TOLERANCE[fmt])
+        one = model.predict_on_batch(x[:1])  # and batch 1 after batch 5
+        np.testing.assert_allclose(one["chars"], want["chars"][:1], atol=TOLERANCE[fmt])
+    # the export folder itself: its float TFLite model
+    assert load_model(out).format == "tflite"
+
+
+@pytest.mark.slow
+def test_cli_predict_runs_each_export_with_its_preprocessing(exported, run_dir, plates, capsys):
+    out, _ = exported
+    images = [str(p) for p in sorted(plates.glob("*.jpg"))[:3]]
+
+    def read(model):
+        assert cli.main(["predict", *images, "--model", str(model), "--json",
+                         "--min-confidence", "0"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    want = read(run_dir)
+    for name in ("savedmodel", "model.tflite", "model.onnx", "model_int8.tflite"):
+        got = read(out / name)
+        assert got["model"].startswith(str(out / name)) and "export)" in got["model"]
+        assert [r["image"] for r in got["plates"]] == images
+        if name != "model_int8.tflite":
+            assert [r["text"] for r in got["plates"]] == [r["text"] for r in want["plates"]]
+            for a, b in zip(got["plates"], want["plates"]):
+                assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-3)
+    # lpr eval runs an export too
+    assert cli.main(["eval", str(plates), "--model", str(out / "model.onnx"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][str(plates)]["n_plates"] == 24
+
+
+@pytest.mark.slow
+def test_onnx_export_of_grouped_convolutions_matches_keras(grouped_run, tmp_path):
+    """ResNeXt's grouped convolutions run under XLA in Keras on a CPU; exported plainly,
+    ONNX Runtime computes the same outputs."""
+    from lpr_lib.export import export_onnx
+    from lpr_lib.runtime import load_exported
+
+    model = load_model(grouped_run)
+    path = export_onnx(model, tmp_path / "m.onnx")
+    (tmp_path / "preprocessing.json").write_text(json.dumps({"image_size": [32, 96],
+                                                             "whiten": True}))
+    x = np.random.default_rng(1).normal(size=(3, 32, 96, 3)).astype("float32")
+    want = model.predict_on_batch(x)
+    got = load_exported(path, threads=1).predict_on_batch(x)
+    for k in ("chars", "length"):
+        np.testing.assert_allclose(got[k], want[k], atol=1e-4)
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically
+
+
+def test_parity_reports_differences_and_disagreements(run_dir):
+    """parity() against an independent reference: a fake export whose outputs are Keras' with
+    one plate's probabilities changed."""
+    from lpr_lib.export import parity, parity_text
+
+    model = load_model(run_dir)
+    x = np.random.default_rng(2).normal(size=(4, 48, 144, 3)).astype("float32")
+    want = {k: np.asarray(v) for k, v in model.predict_on_batch(x).items()}
+
+    class Fake:
+        format = "onnx"
+
+        def __init__(self, chars):
+            self.chars = chars
+
+        def predict_on_batch(self, images):
+            return {"chars": self.chars, "length": want["length"]}
+
+    same = parity(model, Fake(want["chars"].copy()), x)
+    assert same["ok"] and same["readings_agree"] == 4 and same["max_abs_diff"]["chars"] == 0
+    changed = want["chars"].copy()
+    changed[0] = 0.0
+    changed[0, :, 5] = 1.0  # plate 0 now reads another text, with certainty
+    check = parity(model, Fake(changed), x)
+    assert not check["ok"] and check["readings_agree"] == 3
+    assert check["max_abs_diff"]["chars"] == pytest.approx(np.abs(changed - want["chars"]).max())
+    assert "3/4 readings agree" in parity_text(check) and "FAILED" in parity_text(check)
+
+
+@pytest.mark.slow
+def test_an_export_beyond_its_tolerance_writes_nothing(run_dir, tmp_path, monkeypatch, capsys):
+    from lpr_lib import export
+
+    out = tmp_path / "x"
+    out.mkdir()
+    (out / "model.tflite").write_text("an earlier export")
+    monkeypatch.setitem(export.TOLERANCE, "tflite", -1.0)  # no difference is small enough
+    assert cli.main(["export", "--model", str(run_dir), "--out", str(out),
+                     "--format", "tflite"]) == 1
+    err = capsys.readouterr().err
+    assert "differs from the Keras model" in err and str(out / "model.tflite") in err
+    assert (out / "model.tflite").read_text() == "an earlier export"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
+
+
+def test_export_onnx_without_tf2onnx_says_what_to_install(run_dir, tmp_path, monkeypatch,
+                                                          capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import tf2onnx -> ImportError
+    assert cli.main(["export", "--model", str(run_dir), "--out", str(tmp_path / "x"),
+                     "--format", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "tf2onnx" in err and "pip install 'lpr_lib[onnx]'" in err
+    assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_bad_exported_models_get_clear_errors(tmp_path, capsys):
+    from lpr_lib.runtime import load_exported
+
+    notes = json.dumps({"image_size": [48, 144], "whiten": True})
+    with pytest.raises(FileNotFoundError, match="missing.onnx: exported model not found"):
+        load_model(tmp_path / "missing.onnx")
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    (lonely / "model.onnx").write_bytes(b"junk")
+    with pytest.raises(FileNotFoundError, match="no preprocessing.json beside it"):
+        load_model(lonely / "model.onnx")
+    (lonely / "preprocessing.json").write_text(notes)
+    with pytest.raises(ValueError, match="model.onnx: not a loadable ONNX model"):
+        load_model(lonely / "model.onnx")
+    (lonely / "model.tflite").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="model.tflite: not a loadable TFLite model"):
+        load_model(lonely / "model.tflite")
+    (lonely / "preprocessing.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not an lpr export's preprocessing.json"):
+        load_model(lonely / "model.onnx")
+    # a folder that is neither a run nor an export
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(FileNotFoundError, match="nor an export"):
+        load_model(other)
+    (other / "preprocessing.json").write_text(notes)  # notes but no model
+    with pytest.raises(FileNotFoundError, match="not an export folder"):
+        load_exported(other)
+    img = tmp_path / "plate.jpg"
+    from PIL import Image
+
+    Image.new("RGB", (144, 48)).save(img)
+    assert cli.main(["predict", str(img), "--model", str(other)]) == 2
+    assert "not an export folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_export_refuses_an_export_and_reads_old_notes(exported, tmp_path, capsys):
+    """Exporting needs the Keras model; an export written before preprocessing.json had
+    ``whiten`` is still read (from its steps)."""
+    import shutil
+
+    from lpr_lib.runtime import read_preprocessing
+
+    out, _ = exported
+    assert cli.main(["export", "--model", str(out / "model.onnx"),
+                     "--out", str(tmp_path / "y")]) == 2
+    assert "an export already" in capsys.readouterr().err
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(out / "model.tflite", old)
+    notes = json.loads((out / "preprocessing.json").read_text())
+    for key in ("whiten", "threshold", "parity", "model"):
+        notes.pop(key)
+    (old / "preprocessing.json").write_text(json.dumps(notes))
+    assert read_preprocessing(old / "model.tflite")["whiten"] is True
+    assert load_model(old / "model.tflite").whiten is True
