@@ -3,17 +3,17 @@ worker and with all cores. Prints the figures and writes ``results/synth_benchma
 
     .venv/bin/python tools/bench_synth.py [--count 600]
 
+The measuring is :func:`lpr_lib.synth.bench.benchmark_generator` (``make bench`` uses it too).
 On a shared machine the figures are lower bounds: other processes compete for the cores.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 
 from lpr_lib.repro import quick_mode, write_result
-from lpr_lib.synth import PlateGenerator, SynthConfig, generate
+from lpr_lib.synth import SynthConfig
+from lpr_lib.synth.bench import benchmark_generator
 
 
 def main() -> None:
@@ -22,24 +22,7 @@ def main() -> None:
     args = ap.parse_args()
     started = time.time()
     config = SynthConfig()
-    gen = PlateGenerator(config, seed=0)
-    gen.sample()  # warm the glyph cache
-    t = time.perf_counter()
-    for _ in range(args.count):
-        gen.sample()
-    in_process = args.count / (time.perf_counter() - t)
-    out = {"count": args.count, "size": list(config.size),
-           "sample_plates_per_s": round(in_process, 1), "generate_plates_per_s": {}}
-    for workers in sorted({1, os.cpu_count() or 1}):
-        with tempfile.TemporaryDirectory() as d:
-            t = time.perf_counter()
-            generate(args.count, d, seed=0, workers=workers, progress=False)
-            rate = args.count / (time.perf_counter() - t)
-            out["generate_plates_per_s"][str(workers)] = round(rate, 1)
-    try:
-        out["load_average_1min"] = round(os.getloadavg()[0], 2)
-    except OSError:  # pragma: no cover
-        pass
+    out = benchmark_generator(args.count, config)
     path = write_result("synth_benchmark", out, config=config.to_dict(), seed=0, started=started)
     print(f"PlateGenerator.sample: {out['sample_plates_per_s']} plates/s (one process, no disk)")
     for w, v in out["generate_plates_per_s"].items():

@@ -3,7 +3,8 @@
 Each measurement runs in its own Python process (thread settings must be fixed before
 TensorFlow starts, and one setting must not warm the caches of the next): it builds the
 model, compiles it, runs ``warmup`` steps (tracing, XLA compilation) and then times
-``steps`` more with a callback, and prints one JSON line. ``os.getloadavg()`` is recorded
+``steps`` more with a callback (``lpr_lib.benchmark.time_fit``, which ``make bench`` uses too),
+and prints one JSON line. ``os.getloadavg()`` is recorded
 before and after every measurement: the machine is shared, and a busy machine is slow.
 
     python tools/bench_train.py                       # before/after at widths 1.0, 0.5, 0.25
@@ -16,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
+
+from lpr_lib.benchmark import matmul_peak, measure_in_process, time_fit
 
 #: What the issue's throw-away run did: plain ``fit`` on NumPy arrays, 8 Dense heads, one
 #: Keras BatchNormalization per conv, no XLA (Keras' "auto" means off on a CPU).
@@ -103,58 +104,7 @@ def measure(settings: dict, steps: int = 30, warmup: int = 5) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss={"chars": char_loss, "length": "sparse_categorical_crossentropy"},
                   jit_compile=s["jit"], steps_per_execution=s["spe"])
-    spe = s["spe"]
-    warmup = -(-warmup // spe) * spe
-    steps = -(-steps // spe) * spe
-    times = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            times.append((time.perf_counter(), time.process_time()))
-
-    fit_kw = _data(s)
-    load_before = os.getloadavg()
-    t0 = time.perf_counter()
-    if "batch_size" in fit_kw:  # NumPy arrays: 8 steps per epoch, epoch set-up included
-        model.fit(**fit_kw, epochs=-(-(warmup + steps) // 8), verbose=0, callbacks=[Clock()],
-                  shuffle=True)
-    else:
-        model.fit(**fit_kw, epochs=1, steps_per_epoch=warmup + steps, verbose=0,
-                  callbacks=[Clock()])
-    # each stamp ends `spe` steps (one per call of the compiled step); skip the warm-up ones
-    w = warmup // spe
-    wall = [t for t, _ in times]
-    cpu = [c for _, c in times]
-    timed_steps = (len(wall) - w) * spe
-    seconds = wall[-1] - wall[w - 1]
-    per_call = sorted(b - a for a, b in zip(wall[w - 1:], wall[w:]))
-    best = statistics.mean(per_call[: max(1, len(per_call) // 4)]) / spe  # fastest quarter
-    return {"settings": s, "img_per_s": round(timed_steps * s["batch"] / seconds, 1),
-            "img_per_s_best_quarter": round(s["batch"] / best, 1),
-            "ms_per_step": round(1000 * seconds / timed_steps, 1),
-            "cpu_ms_per_image": round(1000 * (cpu[-1] - cpu[w - 1]) / (timed_steps * s["batch"]),
-                                      2),
-            "timed_steps": timed_steps, "first_steps_s": round(wall[w - 1] - t0, 2),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in os.getloadavg()]}
-
-
-def matmul_peak(n: int = 1024, repeats: int = 20) -> dict:
-    """The CPU's achievable float32 rate: GFLOP/s of an n x n matrix product (best of
-    ``repeats``), the roofline a training step is compared against."""
-    import tensorflow as tf
-
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    mm = tf.function(lambda x, y: tf.matmul(x, y))
-    mm(a, b).numpy()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        mm(a, b).numpy()
-        best = min(best, time.perf_counter() - t)
-    return {"n": n, "gflops_best": round(2 * n ** 3 / best / 1e9, 1),
-            "loadavg": [round(v, 2) for v in os.getloadavg()]}
+    return {"settings": s, **time_fit(model, _data(s), s["batch"], steps, warmup, s["spe"])}
 
 
 def model_macs(width: float, size=(48, 144)) -> int:
@@ -165,16 +115,9 @@ def model_macs(width: float, size=(48, 144)) -> int:
 
 def run_one(settings: dict, steps: int, warmup: int, repeats: int = 1) -> dict:
     """Measure in ``repeats`` fresh processes; report each run and the median."""
-    runs = []
-    for _ in range(repeats):
-        cmd = [sys.executable, __file__, "--one", json.dumps(settings), "--steps", str(steps),
-               "--warmup", str(warmup)]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
-        line = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
-        if res.returncode or not line:
-            raise RuntimeError(f"measurement {settings} failed:\n{res.stderr[-3000:]}")
-        runs.append(json.loads(line[-1]))
+    runs = [measure_in_process([__file__, "--one", json.dumps(settings), "--steps", str(steps),
+                                "--warmup", str(warmup)], what=f"measurement {settings}")
+            for _ in range(repeats)]
     rates = [r["img_per_s"] for r in runs]
     out = dict(runs[0])
     out["img_per_s"] = statistics.median(rates)

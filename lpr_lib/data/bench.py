@@ -23,7 +23,7 @@ from lpr_lib.plates import DEFAULT_SIZE
 from lpr_lib.repro import DEFAULT_SEED, SHARED_REAL, quick_mode, write_result
 
 
-def _rate(ds, batches: int, warmup: int, repeats: int = 3) -> dict:
+def dataset_rate(ds, batches: int, warmup: int, repeats: int = 3) -> dict:
     """Images per second over ``repeats`` windows of ``batches`` batches; the best window is
     reported (as ``timeit`` does: on a shared machine the others are slowed by other work)."""
     it = iter(ds)
@@ -91,7 +91,7 @@ def benchmark_pipeline(batches: int | None = None, batch_size: int = 64, image_s
     results: dict[str, dict] = {}
 
     def run(name, ds, warmup=3, n=batches):
-        results[name] = _rate(ds, n, warmup, repeats=2 if quick else 3)
+        results[name] = dataset_rate(ds, n, warmup, repeats=2 if quick else 3)
         if verbose:
             print(f"{name:<40} {results[name]['img_per_s']:>8.1f} img/s")
 
