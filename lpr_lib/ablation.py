@@ -379,10 +379,21 @@ FIGURES = (
     ("synthetic_val_r85", ("synthetic_val", "at_0.85", "recall")),
     ("validation", ("validation", "plate_accuracy")),
     ("train_minutes", ("train_seconds",)),
+    ("last_epoch_gain", ("last_epoch_gain",)),
 )
 
 
+def _last_epoch_gain(result: dict):
+    """How much the validation plate accuracy rose in the last epoch: a run still learning
+    when its budget ran out shows it here."""
+    acc = [h.get("val_chars_plate_acc") for h in result.get("history") or []]
+    acc = [a for a in acc if a is not None]
+    return acc[-1] - acc[-2] if len(acc) >= 2 else None
+
+
 def _get(result: dict, path):
+    if path == ("last_epoch_gain",):
+        return _last_epoch_gain(result)
     value = result
     for key in path:
         if not isinstance(value, dict) or value.get(key) is None:

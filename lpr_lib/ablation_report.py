@@ -18,7 +18,9 @@ __all__ = ["load_results", "summarise", "summary_lines", "compare", "seed_table"
            "LABELS",
            "plot_bars", "plot_curves", "plot_loss_trace", "plot_kernel_norms",
            "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
-           "plot_backbones", "ghm_contributions"]
+           "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
+           "ece_frame",
+           "size_frame"]
 
 #: short labels of the rows, as the seed's table names them
 LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
@@ -92,6 +94,12 @@ def seed_table(summary: list[dict], data: str = "mixed") -> list[dict]:
 
 # ------------------------------------------------------------------ figures
 
+def _legend(ax, **kw) -> None:
+    """A legend, when something on ``ax`` has a label (none: no rows measured yet)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _plt():
     import matplotlib.pyplot as plt
 
@@ -114,7 +122,7 @@ def plot_bars(summary: list[dict], metric: str = "real_test", rows=ROWS, title: 
     ax.set_xticks(x, [LABELS.get(r, r) for r in rows], rotation=40, ha="right")
     ax.set_ylabel(f"{metric.replace('_', ' ')} (%)")
     ax.set_title(title)
-    ax.legend()
+    _legend(ax)
     return fig
 
 
@@ -132,7 +140,7 @@ def plot_curves(results: list[dict], rows, data: str, key: str = "val_chars_plat
                     label=(label_fn or LABELS.get)(row) if j == 0 else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation plates read (%)")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ax.figure
 
 
@@ -152,7 +160,7 @@ def plot_loss_trace(results: list[dict], rows, data: str, ax=None, smooth: int =
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ax.figure
 
 
@@ -173,10 +181,10 @@ def plot_kernel_norms(results: list[dict], rows, data: str):
     a.set_xlabel("epoch (0 = initialisation)")
     a.set_ylabel("sum of squared kernel weights")
     a.set_yscale("log")
-    a.legend(fontsize=8)
+    _legend(a, fontsize=8)
     b.set_xlabel("layer (input to heads)")
     b.set_ylabel("kernel L2 norm after training")
-    b.legend(fontsize=8)
+    _legend(b, fontsize=8)
     return fig
 
 
@@ -202,7 +210,7 @@ def plot_gamma_histograms(results: list[dict], rows, data: str):
                          " below 0.05", fontsize=9)
         ax.set_xlabel("|gamma|")
     axes[0][0].set_ylabel("channels")
-    axes[0][-1].legend(fontsize=7)
+    _legend(axes[0][-1], fontsize=7)
     return fig
 
 
@@ -223,7 +231,7 @@ def plot_lighting(results: list[dict], rows, data: str):
     if names:
         ax.set_xticks(range(len(names)), names, rotation=20)
     ax.set_ylabel("synthetic validation plates read (%)")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return fig
 
 
@@ -251,11 +259,11 @@ def plot_reliability(results: list[dict], rows, data: str, test: str = "real_tes
                label=f"{LABELS.get(row)} wrong")
     a.set_xlabel("character confidence")
     a.set_ylabel("share of characters right")
-    a.legend(fontsize=8)
+    _legend(a, fontsize=8)
     b.set_yscale("log")
     b.set_xlabel("plate confidence")
     b.set_ylabel("plates")
-    b.legend(fontsize=7)
+    _legend(b, fontsize=7)
     return fig
 
 
@@ -297,7 +305,7 @@ def plot_g_density(results: list[dict], rows, data: str, test: str = "synthetic_
     a.set_yscale("log")
     a.set_xlabel("gradient norm g = 1 - p(true character)")
     a.set_ylabel("share of characters")
-    a.legend(fontsize=8)
+    _legend(a, fontsize=8)
     if first:
         row, d = first
         parts = ghm_contributions(d["count"], d["edges"])
@@ -310,7 +318,7 @@ def plot_g_density(results: list[dict], rows, data: str, test: str = "synthetic_
     b.set_yscale("log")
     b.set_xlabel("gradient norm g")
     b.set_ylabel("share of the total gradient")
-    b.legend(fontsize=8)
+    _legend(b, fontsize=8)
     return fig
 
 
@@ -337,5 +345,80 @@ def plot_backbones(results: list[dict], rows, data: str, latency: dict | None = 
                         fmt="o", color=f"C{i}", capsize=3, label=LABELS.get(row, row))
         ax.set_xlabel(label)
         ax.set_ylabel(f"{metric.replace('_', ' ')} plates read (%)")
-    axes[0][0].legend(fontsize=8)
+    _legend(axes[0][0], fontsize=8)
     return fig
+
+
+#: the columns of :func:`table_frame`: summary column -> heading
+COLUMNS = {"synthetic_val": "synthetic val.", "real_test": "real test",
+           "kinds_test": "kinds real plates lack", "real_test_p85": "real P@0.85",
+           "real_test_r85": "real R@0.85", "real_test_p999": "real P@99.9%-thr.",
+           "real_test_r999": "real R@99.9%-thr.", "train_minutes": "train (min)",
+           "last_epoch_gain": "last epoch's gain"}
+
+
+def cell(line: dict | None, metric: str, percent: bool = True) -> str:
+    """``mean ± std`` of ``metric`` in a summary line (in % unless ``percent`` is False),
+    ``mean`` alone for one seed, ``-`` when not measured."""
+    if not line or line.get(f"{metric}_mean") is None:
+        return "-"
+    k = 100 if percent else 1
+    text = f"{k * line[f'{metric}_mean']:.1f}"
+    if line.get(f"{metric}_std") is not None:
+        text += f" ± {k * line[f'{metric}_std']:.1f}"
+    return text
+
+
+def table_frame(summary: list[dict], rows, data: str, columns=("synthetic_val", "real_test",
+                                                                 "kinds_test")):
+    """A pandas table of ``rows`` for one data setting: seeds, then ``mean ± std`` (%) of
+    each column (:data:`COLUMNS`; training time in minutes)."""
+    import pandas as pd
+
+    lines = {s["row"]: s for s in summary if s["data"] == data}
+    table = [{"row": LABELS.get(r, r), "seeds": lines.get(r, {}).get("seeds", 0),
+              **{COLUMNS.get(c, c): cell(lines.get(r), c, c != "train_minutes")
+                 for c in columns}} for r in rows]
+    return pd.DataFrame(table).set_index("row")
+
+
+def verdict_frame(summary: list[dict], data: str, metric: str = "real_test"):
+    """:func:`compare` as a pandas table in percentage points (an empty table with the same
+    columns when no row of ``data`` has a result)."""
+    import pandas as pd
+
+    cols = ["base", "seeds", "mean", "std", "diff", "spread", "verdict"]
+    t = pd.DataFrame(compare(summary, data, metric), columns=["row"] + cols)
+    for c in ("mean", "std", "diff", "spread"):
+        t[c] = (100 * t[c].astype(float)).round(1)
+    t["row"] = [LABELS.get(r, r) for r in t["row"]]
+    return t.set_index("row")[cols]
+
+
+def ece_frame(results: list[dict], rows, tests=("synthetic_val", "real_test")):
+    """The expected calibration error (%) of ``rows``' models: mean, spread and number of
+    seeds by data setting, test and row."""
+    import pandas as pd
+
+    lines = [{"data": r["data"], "test": test, "row": LABELS.get(r["row"], r["row"]),
+              "ECE (%)": 100 * r[test]["reliability"]["ece"]}
+             for r in results if r["row"] in rows
+             for test in tests if "reliability" in r.get(test, {})]
+    t = pd.DataFrame(lines, columns=["data", "test", "row", "ECE (%)"])
+    return t.groupby(["data", "test", "row"])["ECE (%)"].agg(["mean", "std", "count"]).round(2)
+
+
+def size_frame(results: list[dict], rows, data: str = "mixed"):
+    """Parameters (millions), MACs a plate (millions) and training minutes (mean of the
+    seeds) of ``rows``' models."""
+    import pandas as pd
+
+    lines = []
+    for row in rows:
+        mine = [r for r in results if r["row"] == row and r["data"] == data]
+        if mine:
+            lines.append({"row": LABELS.get(row, row), "parameters (M)": mine[0]["params"] / 1e6,
+                          "MMACs": mine[0]["macs"] / 1e6,
+                          "train (min)": np.mean([r["train_seconds"] for r in mine]) / 60})
+    return pd.DataFrame(lines, columns=["row", "parameters (M)", "MMACs", "train (min)"]) \
+        .set_index("row").round(2)
