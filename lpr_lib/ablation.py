@@ -53,8 +53,9 @@ ROWS_DIR = REPO_ROOT / "configs" / "ablation"
 ROWS = ("baseline", "v1", "v2", "v3", "v4.0", "v4-radam", "v4.1", "v4.2", "v4.3", "v4.4",
         "v4.5", "v5", "v6", "v6-multi", "v7", "final", "final-flatten")
 #: rows the chapters add beside the table (``lpr ablate --rows ...`` runs them; the default
-#: plan does not): warm-up off for Adam and RAdam, and the focal loss
-EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal")
+#: plan does not): warm-up off for Adam and RAdam, the focal loss, and the seed's final recipe
+#: with only its schedule changed
+EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal", "final-cosine")
 DATA_SETTINGS = ("synthetic", "mixed")
 SCALES = ("book", "full")
 #: the seeds of the table; apart by more than one, since a run's synthetic validation plates

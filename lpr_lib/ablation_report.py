@@ -20,7 +20,7 @@ __all__ = ["load_results", "summarise", "summary_lines", "compare", "seed_table"
            "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
            "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
            "ece_frame",
-           "size_frame"]
+           "size_frame", "conclusions"]
 
 #: short labels of the rows, as the seed's table names them
 LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
@@ -30,7 +30,7 @@ LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
           "v6": "v6 GHM global", "v6-multi": "v6 GHM label-wise", "v7": "v7 +pruning",
           "final": "seed's final", "final-flatten": "final, flatten head",
           "v4.0-nowarmup": "v4.0, no warm-up", "v4-radam-nowarmup": "RAdam, no warm-up",
-          "v4.0-focal": "v4.0 focal"}
+          "v4.0-focal": "v4.0 focal", "final-cosine": "final, cosine schedule"}
 
 
 def by_row(results: list[dict], data: str | None = None) -> dict[str, list[dict]]:
@@ -422,3 +422,36 @@ def size_frame(results: list[dict], rows, data: str = "mixed"):
                           "train (min)": np.mean([r["train_seconds"] for r in mine]) / 60})
     return pd.DataFrame(lines, columns=["row", "parameters (M)", "MMACs", "train (min)"]) \
         .set_index("row").round(2)
+
+
+def conclusions(summary: list[dict], data: str = "mixed", metric: str = "real_test"):
+    """For every row the seed measured against the row it builds on: the seed's change of
+    "acc", ours of ``metric`` (percentage points), our verdict, and whether the seed's
+    conclusion holds here: ``holds`` (same sign, larger than our spread), ``not seen`` (within
+    our spread), ``reversed`` (the other sign, larger than our spread), ``one seed``."""
+    import pandas as pd
+
+    ours = {c["row"]: c for c in compare(summary, data, metric)}
+    lines = []
+    for s in seed_table(summary, data):
+        if s["seed_diff"] is None:
+            continue
+        c = ours.get(s["row"], {})
+        diff, verdict = c.get("diff"), c.get("verdict")
+        if diff is None:
+            judged = "not measured"
+        elif verdict == "one seed":
+            judged = "one seed"
+        elif verdict == "within the spread":
+            judged = "not seen"
+        else:
+            judged = "holds" if np.sign(diff) == np.sign(s["seed_diff"]) else "reversed"
+        lines.append({"row": LABELS.get(s["row"], s["row"]), "against": c.get("base"),
+                      "the seed: change of acc": round(100 * s["seed_diff"], 2),
+                      "ours: change": None if diff is None else round(100 * diff, 1),
+                      "ours: spread": None if c.get("spread") is None
+                      else round(100 * c["spread"], 1),
+                      "the seed's conclusion": judged})
+    cols = ["row", "against", "the seed: change of acc", "ours: change", "ours: spread",
+            "the seed's conclusion"]
+    return pd.DataFrame(lines, columns=cols).set_index("row")

@@ -84,3 +84,15 @@ def test_every_figure_draws_from_result_files():
             rep.plot_backbones(results, ("v1", "v2"), "mixed", latency={"v1": 0.5})]
     for fig in figs:
         assert fig.axes and any(ax.lines or ax.patches or ax.collections for ax in fig.axes)
+
+
+def test_conclusions_compare_the_seeds_change_with_ours():
+    summary = [_line("baseline", "mixed", 0.40, 0.01), _line("v1", "mixed", 0.50, 0.01),
+               _line("v2", "mixed", 0.45, 0.01), _line("v3", "mixed", 0.451, 0.02)]
+    t = rep.conclusions(summary, "mixed")
+    assert t.loc["v1 decay 5e-4", "the seed's conclusion"] == "holds"      # +10 pts, seed +10
+    assert t.loc["v2 +whitening", "the seed's conclusion"] == "reversed"   # -5 pts, seed +1
+    assert t.loc["v3 +augmentation", "the seed's conclusion"] == "not seen"
+    assert t.loc["v4.0 resnet18", "the seed's conclusion"] == "not measured"
+    assert t.loc["v1 decay 5e-4", "the seed: change of acc"] == pytest.approx(10.0)
+    assert "v4.3 mobilenet v1" not in t.index  # the seed never measured it
