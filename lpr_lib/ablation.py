@@ -404,11 +404,13 @@ def _get(result: dict, path):
 
 
 def load_results(scale: str = "book", results_root: Path | None = None) -> list[dict]:
-    """Every job's result (the ``result`` part of each file), in the table's order."""
+    """Every job's result (the ``result`` part of each file, with the job's wall time
+    ``run_seconds`` from its ``meta``), in the table's order."""
     root = Path(results_root or RESULTS_DIR / "ablation") / scale
     out = []
     for path in sorted(root.glob("*/*-seed*.json")):
-        out.append(json.loads(path.read_text(encoding="utf-8"))["result"])
+        data = json.loads(path.read_text(encoding="utf-8"))
+        out.append({**data["result"], "run_seconds": data["meta"].get("run_seconds")})
     order = {r: i for i, r in enumerate(ROWS + EXTRA_ROWS)}
     return sorted(out, key=lambda r: (DATA_SETTINGS.index(r["data"]),
                                       order.get(r["row"], 99), r["seed"]))
