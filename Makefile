@@ -9,13 +9,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lpr-installed
 JOBS   ?= 2
 
-.PHONY: book check-book test lint unit notebooks install clean help chapter
+.PHONY: book check-book test lint unit notebooks install clean help chapter bench
 
 help:
 	@echo "make book   build the HTML book into _build/html"
 	@echo "make test   ruff, unit tests, nbval on every notebook (LPR_QUICK=1)"
 	@echo "make check-book   build the book, open every page in headless Chromium"
 	@echo "make chapter CH=04   re-execute a chapter at full size, in place, with its figures"
+	@echo "make bench  speed, size and formats into results/bench/ (~15-20 min on 2 quiet cores;"
+	@echo "            LPR_QUICK=1 make bench: the same code in a few minutes, to check it)"
 
 install: $(STAMP)
 
@@ -48,6 +50,11 @@ check-book: book
 
 chapter: $(STAMP)
 	$(BIN)/python tools/run_chapter.py $(CH)
+
+# latency per model and format, accuracy of the exports, training and generator throughput,
+# the machine's peak: results/bench/*.json (bench/__init__.py says what each file holds)
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf _build _mathjax .pytest_cache

@@ -77,9 +77,15 @@ def export_savedmodel(model, out_dir) -> Path:
     Needs TensorFlow (:class:`~lpr_lib._tf.TensorFlowRequired` without it), on any backend."""
     from lpr_lib._tf import require_tensorflow
 
-    require_tensorflow(f"exporting a SavedModel ({out_dir})")
+    tf = require_tensorflow(f"exporting a SavedModel ({out_dir})")
     out_dir = Path(out_dir)
-    model.export(str(out_dir), format="tf_saved_model", verbose=False)
+    logger = tf.get_logger()  # "Assets written to: <folder>" at INFO, even with verbose=False
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.export(str(out_dir), format="tf_saved_model", verbose=False)
+    finally:
+        logger.setLevel(level)
     return out_dir
 
 
