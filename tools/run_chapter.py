@@ -5,8 +5,8 @@
     python tools/run_chapter.py 01 03 --dry   # say what would run
     make chapter CH=04
 
-A chapter's source is its notebook, edited in Jupyter, except for chapters 1, 3, 8, 9 and
-11-18, which a script in tools/ writes cell by cell (reviewable as text): their script runs
+A chapter's source is its notebook, edited in Jupyter, except for chapters 1, 3 and
+8-18, which a script in tools/ writes cell by cell (reviewable as text): their script runs
 first, so that an edit there reaches the notebook. Outputs of cells tagged ``real-images``
 are cleared after the run: real photographs are never committed. Long runs (chapter 4's
 default model, chapter 8's study) are reused when their run folder already holds the
@@ -26,6 +26,7 @@ BOOK = ROOT / "book"
 #: chapters written by a generator script (the script is their source)
 GENERATORS = {"01": "make_intro_notebook.py", "03": "make_data_notebook.py",
               "08": "make_real_plates_notebook.py", "09": "make_pruning_notebook.py",
+              "10": "make_deployment_notebook.py",
               **{n: "make_ablation_chapters.py" for n in ("11", "12", "13", "14", "15", "16",
                                                           "17", "18")}}
 #: generators that write several chapters: they are given the chapter's name
