@@ -423,7 +423,9 @@ def cli_export(args) -> int:
     from lpr_lib._tf import require_tensorflow
 
     formats = expand_formats(args.format)
-    require_tensorflow(f"lpr export ({', '.join(LABELS[f] for f in formats)}, into {args.out})")
+    names = [LABELS[f] for f in formats]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    require_tensorflow(f"lpr export ({listed} files, into {args.out})")
     if "onnx" in formats:
         _require_onnx_export(f"lpr export --format {args.format}")
     model = load_model(args.model)
