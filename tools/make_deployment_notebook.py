@@ -113,7 +113,7 @@ def numbers() -> dict:
         n["train_default"] = f"{d.img_per_s:.0f}"
         n["pipeline_ratio"] = f"{pipeline / d.img_per_s:.0f}"
         n["pipeline_faster"] = pipeline > d.img_per_s
-        n["epoch_min"] = f"{40_000 / d.img_per_s / 60:.0f}"
+        n["epoch_min"] = f"{40_000 / d.img_per_s:.0f} s"
         n["train_peak_mb"] = f"{d.peak_rss_mb:,.0f}"
     fastest, slowest = tr.loc[tr.img_per_s.idxmax()], tr.loc[tr.img_per_s.idxmin()]
     n["train_fast"] = f"{fastest.backbone} x{fastest.width:g} ({fastest.img_per_s:.0f} img/s)"
@@ -193,7 +193,7 @@ def training_text(n: dict) -> str:
     g = lambda k: _get(n, k)  # noqa: E731
     return (
         f"The default model (ResNet-18 at width 0.25) trains at {g('train_default')} "
-        f"images/s on the {n['cores']} cores, {g('epoch_min')} minutes for an epoch of the "
+        f"images/s on the {n['cores']} cores, {g('epoch_min')} for an epoch of the "
         f"default 40,000 synthetic plates; the fastest row is {n['train_fast']}, the slowest "
         f"{n['train_slow']}. MACs do not predict the order: a grouped or depthwise "
         "convolution does little arithmetic per byte it moves (and Keras computes ResNeXt's "
