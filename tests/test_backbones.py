@@ -114,3 +114,47 @@ def test_unknown_backbone_and_decay_type_are_named():
 
 def test_backbones_module_exports():
     assert set(backbones.__all__) >= {"get_backbone", "resnet18", "mobilenet_v3"}
+
+
+@pytest.mark.parametrize("strides", [1, 2])
+def test_grouped_conv_is_keras_grouped_conv_one_group_at_a_time(strides, tmp_path):
+    """GroupedConv2D (a convolution a group, concatenated) gives Keras' grouped Conv2D's
+    outputs and gradients with the same weights, and saves and loads as itself."""
+    import tensorflow as tf
+
+    from lpr_lib.backbones import GroupedConv2D
+
+    x = np.random.default_rng(0).normal(size=(2, 9, 12, 16)).astype("float32")
+    ours = GroupedConv2D(24, 3, strides=strides, padding="same", groups=4, use_bias=True)
+    ref = keras.layers.Conv2D(24, 3, strides=strides, padding="same", groups=4, use_bias=True)
+    ours.build(x.shape)
+    ref.build(x.shape)
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in ref.get_weights()]
+    ours.set_weights(weights)
+    ref.set_weights(weights)
+    np.testing.assert_allclose(ours(x), ref(x), atol=1e-4)
+    grads = []
+    for layer in (ours, ref):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x) ** 2)
+        grads.append(tape.gradient(loss, layer.kernel))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-3)
+    inp = keras.Input((9, 12, 16))
+    model = keras.Model(inp, GroupedConv2D(8, 3, groups=2, padding="same")(inp))
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(again.layers[-1]).__name__ == "GroupedConv2D"
+    np.testing.assert_allclose(again(x[..., :16]), model(x[..., :16]), atol=1e-6)
+
+
+def test_resnext_uses_the_grouped_conv_and_plain_convs_stay_plain():
+    from lpr_lib.backbones import GroupedConv2D
+    from lpr_lib.config import ModelConfig
+    from lpr_lib.model import build_model
+
+    m = build_model(ModelConfig(backbone="resnext18"), image_size=(32, 96))
+    grouped = [layer for layer in m.layers if isinstance(layer, GroupedConv2D)]
+    assert grouped and all(layer.groups == 8 for layer in grouped)
+    assert all(type(layer) is keras.layers.Conv2D for layer in m.layers
+               if isinstance(layer, keras.layers.Conv2D) and layer.groups == 1)
