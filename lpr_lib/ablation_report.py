@@ -14,7 +14,7 @@ import numpy as np
 
 from lpr_lib.ablation import EXTRA_ROWS, ROWS, load_results, load_row, summarise, summary_lines
 
-__all__ = ["load_results", "summarise", "summary_lines", "compare", "seed_table", "by_row",
+__all__ = ["load_results", "summarise", "summary_lines", "judge", "compare", "seed_table", "by_row",
            "LABELS",
            "plot_bars", "plot_curves", "plot_loss_trace", "plot_kernel_norms",
            "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
@@ -42,6 +42,26 @@ def by_row(results: list[dict], data: str | None = None) -> dict[str, list[dict]
     return out
 
 
+def judge(line: dict, base: dict, metric: str) -> dict:
+    """One summary line against another on ``metric``: ``diff`` of the means, ``spread``
+    (the two seed standard deviations in quadrature) and ``verdict``: ``"larger than the
+    spread"``, ``"within the spread"``, ``"one seed"`` (either has a single seed), or
+    ``None`` (either is not measured)."""
+    out = {"diff": None, "spread": None, "verdict": None}
+    mine, theirs = line.get(f"{metric}_mean"), base.get(f"{metric}_mean")
+    if mine is None or theirs is None:
+        return out
+    out["diff"] = mine - theirs
+    s1, s2 = line.get(f"{metric}_std"), base.get(f"{metric}_std")
+    if s1 is None or s2 is None:
+        out["verdict"] = "one seed"
+    else:
+        out["spread"] = math.hypot(s1, s2)
+        out["verdict"] = ("larger than the spread" if abs(out["diff"]) > out["spread"]
+                          else "within the spread")
+    return out
+
+
 def compare(summary: list[dict], data: str, metric: str = "real_test") -> list[dict]:
     """Each row of ``data`` against the row it builds on, on ``metric`` (a summary column
     without ``_mean``): the difference of the means, the spread (the two seed standard
@@ -54,19 +74,9 @@ def compare(summary: list[dict], data: str, metric: str = "real_test") -> list[d
             continue
         row = load_row(name)
         base = row.bases[0] if row.bases else None
-        mine = lines[name].get(f"{metric}_mean")
-        entry = {"row": name, "base": base, "mean": mine, "std": lines[name].get(f"{metric}_std"),
-                 "seeds": lines[name]["seeds"], "diff": None, "spread": None, "verdict": None}
-        if base in lines and mine is not None and lines[base].get(f"{metric}_mean") is not None:
-            entry["diff"] = mine - lines[base][f"{metric}_mean"]
-            s1, s2 = entry["std"], lines[base].get(f"{metric}_std")
-            if s1 is None or s2 is None:
-                entry["verdict"] = "one seed"
-            else:
-                entry["spread"] = math.hypot(s1, s2)
-                entry["verdict"] = ("larger than the spread" if abs(entry["diff"]) >
-                                    entry["spread"] else "within the spread")
-        out.append(entry)
+        out.append({"row": name, "base": base, "mean": lines[name].get(f"{metric}_mean"),
+                    "std": lines[name].get(f"{metric}_std"), "seeds": lines[name]["seeds"],
+                    **judge(lines[name], lines.get(base, {}), metric)})
     return out
 
 
@@ -127,7 +137,7 @@ def plot_bars(summary: list[dict], metric: str = "real_test", rows=ROWS, title: 
 
 
 def plot_curves(results: list[dict], rows, data: str, key: str = "val_chars_plate_acc",
-                ax=None, label_fn=None):
+                ax=None):
     """The validation plate accuracy epoch by epoch (one line a seed) of ``rows``."""
     plt = _plt()
     if ax is None:
@@ -137,7 +147,7 @@ def plot_curves(results: list[dict], rows, data: str, key: str = "val_chars_plat
         for j, r in enumerate(groups.get(row, [])):
             ys = [100 * (h.get(key) or 0) for h in r["history"]]
             ax.plot(range(1, len(ys) + 1), ys, "o-", color=f"C{i}", alpha=0.8,
-                    label=(label_fn or LABELS.get)(row) if j == 0 else None)
+                    label=LABELS.get(row, row) if j == 0 else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation plates read (%)")
     _legend(ax, fontsize=8)

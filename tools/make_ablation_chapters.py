@@ -8,7 +8,6 @@ own chapter: their source, reviewable as text.
 The prose quotes the results (through lpr_lib.ablation_report) when the script writes the
 chapters, so that the text, the tables and the figures tell the same numbers.
 """
-import math
 import sys
 from pathlib import Path
 
@@ -44,14 +43,12 @@ def versus(row, base, data, metric="real_test", what="of the real test plates"):
     if not a or not b or a.get(f"{metric}_mean") is None or b.get(f"{metric}_mean") is None:
         return (f"{rep.LABELS[row]} against {rep.LABELS[base]} ({data} data): "
                 "not measured yet.")
-    diff = 100 * (a[f"{metric}_mean"] - b[f"{metric}_mean"])
-    sa, sb = a.get(f"{metric}_std"), b.get(f"{metric}_std")
-    if sa is None or sb is None:
-        judged = "from a single seed, so with no spread to judge it by"
-    elif abs(diff) > 100 * math.hypot(sa, sb):  # as rep.compare judges a row and its base
-        judged = "larger than the spread of the seeds"
-    else:
-        judged = "within the spread of the seeds: no difference this table can see"
+    verdict = rep.judge(a, b, metric)
+    diff = 100 * verdict["diff"]
+    judged = {"one seed": "from a single seed, so with no spread to judge it by",
+              "larger than the spread": "larger than the spread of the seeds",
+              "within the spread": "within the spread of the seeds: no difference this "
+                                   "table can see"}[verdict["verdict"]]
     return (f"with {data} data, {rep.LABELS[row]} reads {pct(row, data, metric)}% {what}, "
             f"against {pct(base, data, metric)}% for {rep.LABELS[base]}: "
             f"{diff:+.1f} points, {judged}.")
