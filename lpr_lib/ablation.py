@@ -265,22 +265,29 @@ def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test") -> 
     from lpr_lib.train import synthetic_folder
 
     size = tuple(config.data.image_size)
-    out = {}
-    correct, conf, chars = _scores(model, validation_source(config))
-    op = threshold_for_precision(conf, correct, SPEC_PRECISION)
-    t999 = op["threshold"] if op is not None else None
-    out["validation"] = {"n": int(len(correct)), "plate_accuracy": float(correct.mean()),
-                         "char_accuracy": chars, "at_0.85": _at(conf, correct, THRESHOLD),
-                         "at_99.9": _at(conf, correct, t999)}
     tests = {"synthetic_val": synthetic_folder(config.data.val_size or 2048, size,
                                                config.seed + 1, synth=config.data.synth)}
     if Path(real_test).is_dir():
         tests["real_test"] = Path(real_test)
-    for name, source in tests.items():
+
+    def scored(source):
         diag = {}
-        c, p, ch = _scores(model, source, diag)
-        out[name] = {"n": int(len(c)), "plate_accuracy": float(c.mean()), "char_accuracy": ch,
-                     "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999), **diag}
+        return (*_scores(model, source, diag), diag)
+    scores = {name: scored(source) for name, source in tests.items()}
+    val_source = validation_source(config)
+    # a synthetic-only run validates on its synthetic validation plates: read them once
+    correct, conf, chars, _ = scores["synthetic_val"] if val_source == tests["synthetic_val"] \
+        else scored(val_source)
+    op = threshold_for_precision(conf, correct, SPEC_PRECISION)
+    t999 = op["threshold"] if op is not None else None
+
+    def figures(c, p, **more):
+        return {"n": int(len(c)), "plate_accuracy": float(c.mean()), **more,
+                "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999)}
+
+    out = {"validation": figures(correct, conf, char_accuracy=chars)}
+    for name, (c, p, ch, diag) in scores.items():
+        out[name] = {**figures(c, p, char_accuracy=ch), **diag}
     out["lighting"] = lighting_robustness(model, tests["synthetic_val"], config.data.whiten)
     kinds = {}
     all_c, all_p = [], []
@@ -291,9 +298,7 @@ def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test") -> 
         kinds[kind] = float(c.mean())
         all_c.append(c)
         all_p.append(p)
-    c, p = np.concatenate(all_c), np.concatenate(all_p)
-    out["kinds_test"] = {"n": int(len(c)), "plate_accuracy": float(c.mean()), "per_kind": kinds,
-                         "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999)}
+    out["kinds_test"] = figures(np.concatenate(all_c), np.concatenate(all_p), per_kind=kinds)
     return out
 
 
