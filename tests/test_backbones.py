@@ -148,6 +148,59 @@ def test_grouped_conv_is_keras_grouped_conv_one_group_at_a_time(strides, tmp_pat
     np.testing.assert_allclose(again(x[..., :16]), model(x[..., :16]), atol=1e-6)
 
 
+@pytest.mark.parametrize("kernel,strides,padding,size", [
+    (3, 1, "same", (9, 12)), (3, 2, "same", (9, 12)), (5, 2, "same", (8, 13)),
+    (3, 1, "valid", (9, 12)), (5, 2, "valid", (11, 14))])
+def test_shifted_depthwise_trains_as_keras_depthwise(kernel, strides, padding, size, tmp_path):
+    """ShiftedDepthwiseConv2D's training path (shifted products) gives Keras'
+    DepthwiseConv2D's outputs and gradients (inputs, kernel, bias) with the same weights;
+    inference is Keras' own op; it saves and loads as itself."""
+    import tensorflow as tf
+
+    from lpr_lib.backbones import ShiftedDepthwiseConv2D
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, *size, 6)).astype("float32"))
+    args = dict(kernel_size=kernel, strides=strides, padding=padding, use_bias=True)
+    ours, ref = ShiftedDepthwiseConv2D(**args), keras.layers.DepthwiseConv2D(**args)
+    ours.build(x.shape)
+    ref.build(x.shape)
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in ref.get_weights()]
+    ours.set_weights(weights)
+    ref.set_weights(weights)
+    outs, grads = [], []
+    for layer, training in ((ours, True), (ref, None)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training) if training else layer(x)
+            loss = tf.reduce_sum(y ** 2 * tf.range(1.0, 1.0 + y.shape[-1]))
+        outs.append(y)
+        grads.append(tape.gradient(loss, [x, layer.kernel, layer.bias]))
+    assert outs[0].shape == outs[1].shape
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-4)
+    for ours_grad, ref_grad in zip(*grads):
+        np.testing.assert_allclose(ours_grad, ref_grad, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(ours(x, training=False), outs[1], rtol=1e-6, atol=1e-5)
+    inp = keras.Input((*size, 6))
+    model = keras.Model(inp, ShiftedDepthwiseConv2D(3, padding="same")(inp))
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(again.layers[-1]).__name__ == "ShiftedDepthwiseConv2D"
+    np.testing.assert_allclose(again(x), model(x), atol=1e-6)
+
+
+def test_mobilenets_use_the_shifted_depthwise_conv():
+    from lpr_lib.backbones import ShiftedDepthwiseConv2D
+    from lpr_lib.config import ModelConfig
+    from lpr_lib.model import build_model
+
+    for name in ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3"):
+        m = build_model(ModelConfig(backbone=name, width=0.25), image_size=(48, 144))
+        depthwise = [layer for layer in m.layers
+                     if isinstance(layer, keras.layers.DepthwiseConv2D)]
+        assert depthwise and all(type(layer) is ShiftedDepthwiseConv2D for layer in depthwise)
+
+
 def test_resnext_uses_the_grouped_conv_and_plain_convs_stay_plain():
     from lpr_lib.backbones import GroupedConv2D
     from lpr_lib.config import ModelConfig
