@@ -57,7 +57,7 @@ ROWS = ("baseline", "v1", "v2", "v3", "v4.0", "v4-radam", "v4.1", "v4.2", "v4.3"
 #: with only its schedule changed
 EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal", "final-cosine")
 DATA_SETTINGS = ("synthetic", "mixed")
-SCALES = ("book", "full")
+SCALES = ("book", "long", "full")
 #: the seeds of the table; apart by more than one, since a run's synthetic validation plates
 #: are rendered with its seed + 1 (no seed's validation set is another seed's training set)
 SEEDS = (2026, 3031, 4036)
@@ -353,8 +353,7 @@ def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None =
     model_file = final_run / "best.keras"
     data = {"row": job.row, "data": job.data, "scale": job.scale, "seed": job.seed,
             "bases": list(row.bases), "seed_result": row.seed_result,
-            "run": str(run.relative_to(REPO_ROOT)) if run.is_relative_to(REPO_ROOT)
-            else str(run),
+            "run": run.relative_to(runs_root).as_posix(),  # under the runs root
             "params": count_params(model), "macs": count_flops(model)["macs"],
             "train_seconds": round(sum(h.get("seconds") or 0 for h in history)
                                    + sum(h.get("seconds") or 0
@@ -473,8 +472,10 @@ def summary_lines(results: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def cli_ablate(args) -> int:
-    """``lpr ablate [--rows R...] [--data D...] [--seeds N...] [--full] [--list]``."""
-    scale = "full" if args.full else "book"
+    """``lpr ablate [--rows R...] [--data D...] [--seeds N...] [--scale S | --full] [--list]``."""
+    if args.full and getattr(args, "scale", None) not in (None, "full"):
+        raise ConfigError(f"--full and --scale {args.scale} ask for two scales")
+    scale = "full" if args.full else (getattr(args, "scale", None) or "book")
     jobs = plan(args.rows or ROWS, args.data or DATA_SETTINGS, args.seeds or SEEDS[:2], scale)
     runs_root = Path(args.runs) if args.runs else None
     results_root = Path(args.results) if args.results else None

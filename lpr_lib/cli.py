@@ -132,7 +132,10 @@ def _ablate_arguments(a: argparse.ArgumentParser) -> None:
                    help=f"seeds (default: {SEEDS[0]} {SEEDS[1]}; {SEEDS[2]} is the third)")
     a.add_argument("--full", action="store_true",
                    help="the full-size table (configs/ablation/scale_full.yaml: hours a row "
-                        "on a CPU) instead of the book's")
+                        "on a CPU) instead of the book's (the same as --scale full)")
+    a.add_argument("--scale", choices=("book", "long", "full"), default=None,
+                   help="book (the default: configs/ablation/scale_book.yaml), long (the "
+                        "book's size for 4 times its steps: the convergence check) or full")
     a.add_argument("--list", action="store_true", help="list the jobs, done or to do, and stop")
     a.add_argument("--runs", default=None, help="run folders' root (default runs/ablation)")
     a.add_argument("--results", default=None,
