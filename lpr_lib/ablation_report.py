@@ -20,7 +20,7 @@ __all__ = ["load_results", "summarise", "summary_lines", "judge", "compare", "se
            "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
            "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
            "ece_frame",
-           "size_frame", "conclusions"]
+           "size_frame", "conclusions", "ghm_batch_weights", "ghm_frame", "scale_frame"]
 
 #: short labels of the rows, as the seed's table names them
 LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
@@ -293,6 +293,58 @@ def ghm_contributions(counts, edges, gamma: float = 2.0) -> dict:
             for name, v in (("ce", ce), ("focal", focal), ("ghm", ghm))}
 
 
+def ghm_batch_weights(counts, batch_positions: int = 512, draws: int = 500,
+                      seed: int = 0) -> dict:
+    """What global GHM-C does to a batch drawn from a model's gradient-norm histogram
+    ``counts`` (its bins are GHM's): ``draws`` batches of ``batch_positions`` characters
+    (64 plates of 8 positions) are drawn from it, each character weighted by
+    ``N / (count[bin] * occupied)`` (GHM-C's weight without the running average, i.e.
+    momentum 0). Returned, as means over the draws:
+
+    * ``last_bin_characters``: the share of the batch in the last bin (``g`` near 1: the
+      characters the model reads as something else, confidently);
+    * ``last_bin_weight``: the share of the total weight those characters get (``1 /
+      occupied`` whatever their number: every occupied bin gets the same share);
+    * ``occupied``: occupied bins a batch;
+    * ``effective_fraction``: Kish's effective sample size over ``N``,
+      ``(sum w)^2 / (N sum w^2) = occupied^2 / (N sum_b 1 / count_b)`` (1 for equal
+      weights; the smaller, the fewer characters a step effectively learns from).
+    """
+    counts = np.asarray(counts, float)
+    if counts.ndim != 1 or counts.sum() <= 0 or (counts < 0).any():
+        raise ValueError("counts must be a non-empty histogram of non-negative counts")
+    rng = np.random.default_rng(seed)
+    batch = rng.multinomial(batch_positions, counts / counts.sum(), size=draws).astype(float)
+    occupied = (batch > 0).sum(axis=1)
+    inverse = np.where(batch > 0, 1.0 / np.maximum(batch, 1.0), 0.0).sum(axis=1)
+    last = batch[:, -1]
+    return {"last_bin_characters": float((last / batch_positions).mean()),
+            "last_bin_weight": float(np.where(last > 0, 1.0 / occupied, 0.0).mean()),
+            "occupied": float(occupied.mean()),
+            "effective_fraction": float((occupied ** 2 / (batch_positions * inverse)).mean())}
+
+
+def ghm_frame(results: list[dict], rows, data: str = "synthetic", test: str = "synthetic_val"):
+    """:func:`ghm_batch_weights` for the first seed's model of each of ``rows``: what
+    global GHM-C would make of a batch of its characters."""
+    import pandas as pd
+
+    lines = []
+    for row in rows:
+        r = (by_row(results, data).get(row) or [None])[0]
+        if r is None or "g_density" not in r.get(test, {}):
+            continue
+        w = ghm_batch_weights(r[test]["g_density"]["count"])
+        lines.append({"row": LABELS.get(row, row),
+                      "characters at g > 29/30 (%)": 100 * w["last_bin_characters"],
+                      "their share of GHM's weight (%)": 100 * w["last_bin_weight"],
+                      "occupied bins": w["occupied"],
+                      "effective batch (%)": 100 * w["effective_fraction"]})
+    cols = ["row", "characters at g > 29/30 (%)", "their share of GHM's weight (%)",
+            "occupied bins", "effective batch (%)"]
+    return pd.DataFrame(lines, columns=cols).set_index("row").round(1)
+
+
 def plot_g_density(results: list[dict], rows, data: str, test: str = "synthetic_val"):
     """Left: the density of GHM's gradient norm ``g = 1 - p_true`` over the characters of
     ``test`` for each row's trained model; right: each bin's share of the gradient under
@@ -432,6 +484,28 @@ def size_frame(results: list[dict], rows, data: str = "mixed"):
                           "train (min)": np.mean([r["train_seconds"] for r in mine]) / 60})
     return pd.DataFrame(lines, columns=["row", "parameters (M)", "MMACs", "train (min)"]) \
         .set_index("row").round(2)
+
+
+def scale_frame(book: list[dict], long: list[dict], rows, data: str = "synthetic",
+                metrics=("synthetic_val", "real_test")):
+    """The same rows at the book's budget and at 4 times it (``lpr ablate --scale long``):
+    the mean over the seeds of each of ``metrics`` (%), and the last epoch's gain in
+    validation plates read (points), for each budget; ``-`` where a budget has no run."""
+    import pandas as pd
+
+    def line(results, row):
+        return {s["row"]: s for s in summary_lines(results)[1] if s["data"] == data}.get(row)
+
+    table = []
+    for row in rows:
+        entry = {"row": LABELS.get(row, row)}
+        for name, results in (("book", book), ("4x steps", long)):
+            summ = line(results, row)
+            for m in metrics:
+                entry[f"{COLUMNS.get(m, m)}, {name}"] = cell(summ, m)
+            entry[f"last epoch's gain, {name}"] = cell(summ, "last_epoch_gain")
+        table.append(entry)
+    return pd.DataFrame(table).set_index("row")
 
 
 def conclusions(summary: list[dict], data: str = "mixed", metric: str = "real_test"):

@@ -37,6 +37,28 @@ def test_every_row_is_a_valid_config(data, scale):
     assert len(names) == len(ROWS + EXTRA_ROWS)  # one run folder a row
 
 
+
+def test_the_long_scale_is_the_book_with_four_times_the_epochs():
+    """The convergence check changes the budget only: same size, data and recipe."""
+    for row in ("v4.0", "final", "v6"):
+        book = _flat(row_config(row, "synthetic", 2026, "book").to_dict())
+        long = _flat(row_config(row, "synthetic", 2026, "long").to_dict())
+        changed = {k for k in book if book[k] != long.get(k)}
+        assert changed == {"name", "epochs"}
+        assert long["epochs"] == 4 * book["epochs"]
+
+
+def test_full_and_another_scale_are_refused():
+    import argparse
+
+    from lpr_lib.ablation import cli_ablate
+    from lpr_lib.config import ConfigError
+
+    args = argparse.Namespace(rows=["v4.0"], data=["synthetic"], seeds=[2026], full=True,
+                              scale="long", list=True, runs=None, results=None)
+    with pytest.raises(ConfigError, match="two scales"):
+        cli_ablate(args)
+
 def test_each_row_changes_only_what_its_file_says():
     """A row's experiment equals its base's except at the keys of its own ``config:``."""
     for name in ROWS + EXTRA_ROWS:

@@ -45,6 +45,39 @@ def test_ghm_gives_every_occupied_bin_the_same_count_weighted_share():
     assert parts["ghm"][0] < parts["ce"][0]
 
 
+
+def test_ghm_batch_weights_agree_with_the_loss_itself():
+    """The batch statistics equal those of GHMC.weights (momentum 0) on the same drawn
+    batches: the share of weight on the last bin, occupied bins, Kish's effective size."""
+    from lpr_lib.losses import GHMC
+
+    counts = np.array([300.0] + [2.0] * 28 + [600.0])  # a crowd at g ~ 1, many easy ones
+    out = rep.ghm_batch_weights(counts, batch_positions=96, draws=20, seed=3)
+    batches = np.random.default_rng(3).multinomial(96, counts / counts.sum(), size=20)
+    centres = (np.arange(30) + 0.5) / 30
+    loss = GHMC(bins=30, momentum=0.0, mode="global")
+    last, occupied, effective, characters = [], [], [], []
+    for batch in batches:
+        g = np.repeat(centres, batch).astype("float32").reshape(12, 8)
+        w, _ = loss.weights(g, np.ones_like(g), update=False)
+        w = np.asarray(w).ravel()
+        in_last = np.repeat(np.arange(30), batch) == 29
+        last.append(w[in_last].sum() / w.sum())
+        occupied.append((batch > 0).sum())
+        effective.append(w.sum() ** 2 / (w.size * (w ** 2).sum()))
+        characters.append(in_last.mean())
+    assert out["last_bin_weight"] == pytest.approx(np.mean(last), rel=1e-5)
+    assert out["occupied"] == pytest.approx(np.mean(occupied))
+    assert out["effective_fraction"] == pytest.approx(np.mean(effective), rel=1e-5)
+    assert out["last_bin_characters"] == pytest.approx(np.mean(characters))
+    # two thirds of the characters in the last bin get a small share of the weight
+    assert out["last_bin_characters"] > 0.6 and out["last_bin_weight"] < 0.2
+    # one occupied bin: equal weights, the whole batch counts
+    one = rep.ghm_batch_weights([0.0] * 29 + [5.0], batch_positions=64, draws=3)
+    assert one["effective_fraction"] == pytest.approx(1.0) and one["last_bin_weight"] == 1.0
+    with pytest.raises(ValueError):
+        rep.ghm_batch_weights([0, 0])
+
 def _fake_result(row, data, seed, acc):
     rng = np.random.default_rng(seed)
     rel = {"edges": np.linspace(0, 1, 16).tolist(), "count": [1] * 15,
@@ -96,3 +129,21 @@ def test_conclusions_compare_the_seeds_change_with_ours():
     assert t.loc["v4.0 resnet18", "the seed's conclusion"] == "not measured"
     assert t.loc["v1 decay 5e-4", "the seed: change of acc"] == pytest.approx(10.0)
     assert "v4.3 mobilenet v1" not in t.index  # the seed never measured it
+
+
+
+def test_scale_frame_puts_the_two_budgets_side_by_side():
+    book = [_fake_result("v4.0", "synthetic", s, 0.4) for s in (1, 2)]
+    long = [_fake_result("v4.0", "synthetic", 1, 0.8)]
+    t = rep.scale_frame(book, long, ("v4.0", "v6"), "synthetic", metrics=("synthetic_val",))
+    v40 = t.loc[rep.LABELS["v4.0"]]
+    assert v40["synthetic val., 4x steps"] == "80.0"
+    assert v40["synthetic val., book"].startswith("40.0")
+    assert t.loc[rep.LABELS["v6"]]["synthetic val., book"] == "-"
+
+
+def test_ghm_frame_has_a_line_for_each_row_with_a_density():
+    results = [_fake_result("v4.0", "synthetic", 1, 0.4), _fake_result("v6", "synthetic", 1, 0.0)]
+    t = rep.ghm_frame(results, ("v4.0", "v6", "final"), "synthetic")
+    assert list(t.index) == [rep.LABELS["v4.0"], rep.LABELS["v6"]]
+    assert (t["effective batch (%)"] > 0).all() and (t["effective batch (%)"] <= 100).all()
