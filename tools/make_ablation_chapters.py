@@ -65,6 +65,20 @@ def on_synthetic(row, base):
     return versus(row, base, "synthetic", "synthetic_val", "of the synthetic validation plates")
 
 
+def long_versus(row, base):
+    """A bullet on the convergence check (4x the steps, synthetic data, first seed), or ''."""
+    def val(r):
+        x = next((x for x in LONG if x["row"] == r and x["data"] == "synthetic"), None)
+        return None if x is None else 100 * x["synthetic_val"]["plate_accuracy"]
+
+    a, b = val(row), val(base)
+    if a is None or b is None:
+        return ""
+    return (f"\n- with four times the steps (chapter 18's convergence check, synthetic data, "
+            f"first seed), {rep.LABELS[row]} reads {a:.1f}% of the synthetic validation "
+            f"plates, against {b:.1f}% for {rep.LABELS[base]}: {a - b:+.1f} points.")
+
+
 def setup_md(rows):
     cfg = row_config("v4.0", "synthetic", 2026)
     return md(
@@ -75,7 +89,8 @@ def setup_md(rows):
         f"width {cfg.model.width} on {cfg.data.image_size[0]}x{cfg.data.image_size[1]} crops, "
         f"{cfg.epochs} epochs of {cfg.steps_per_epoch} steps of {cfg.batch_size} plates, for "
         "two data settings: synthetic plates alone (*synthetic*) and synthetic plates mixed "
-        "1:1 with real training crops (*mixed*), and two seeds each. Each run's checkpoint is "
+        "1:1 with real training crops (*mixed*), each with the seeds its table's *seeds* "
+        "column counts. Each run's checkpoint is "
         "chosen on its validation split; the real test plates only measure. Figures are the "
         "mean ± the standard deviation over the seeds.")
 
@@ -251,7 +266,7 @@ def augmentation():
            "gain* of the tables says how far each run was from done.\n\n"
            f"- {versus('v3', 'v2', 'synthetic')}\n"
            f"- {versus('v3', 'v2', 'mixed')}\n"
-           f"- {on_synthetic('v3', 'v2')}"),
+           f"- {on_synthetic('v3', 'v2')}" + long_versus("v3", "v2")),
         fig_cell('rep.plot_bars(summary, "real_test", rows=("v2", "v3"), '
                  'title="real test plates read")', "13_effect"),
         figure("13_effect", "fig-13-effect",
@@ -315,7 +330,8 @@ def warmup():
            f"- {on_synthetic('v4-radam', 'v4.0')}\n"
            f"- {versus('v4-radam', 'v4.0', 'mixed')}\n"
            f"- {on_synthetic('v4.0-nowarmup', 'v4.0')}\n"
-           f"- {on_synthetic('v4-radam-nowarmup', 'v4-radam')}"),
+           f"- {on_synthetic('v4-radam-nowarmup', 'v4-radam')}"
+           + long_versus("v4-radam", "v4.0")),
         table_cell(["v4.0", "v4-radam", "v4.0-nowarmup", "v4-radam-nowarmup"], "synthetic"),
         table_cell(["v4.0", "v4-radam"], "mixed"),
     ]
@@ -378,11 +394,6 @@ def ghm_why_text():
         return "Not measured yet."
     ece, ece_ce = (100 * next(x for x in RESULTS if x["row"] == row and x["data"] == "synthetic")
                    ["synthetic_val"]["reliability"]["ece"] for row in ("v6", "v4.0"))
-    long = next((x for x in LONG if x["row"] == "v6" and x["data"] == "synthetic"), None)
-    later = ("" if long is None else
-             " With four times the steps (the convergence check of chapter 18) global GHM "
-             f"read {100 * long['synthetic_val']['plate_accuracy']:.1f}% of the synthetic "
-             "validation plates.")
     return (
         "GHM weights every occupied bin of $g$ alike, and it makes no difference whether "
         "the characters at $g \\approx 1$ are a few outliers or most of the batch. Early "
@@ -407,7 +418,7 @@ def ghm_why_text():
         "positions the network has learned no longer share their bins with the others: it "
         f"reads {pct('v6-multi', 'synthetic', 'synthetic_val')}% of the synthetic "
         f"validation plates, against {pct('v6', 'synthetic', 'synthetic_val')}% for "
-        "global GHM." + later)
+        "global GHM.")
 
 
 def ghm():
@@ -461,7 +472,7 @@ def ghm():
            f"- {versus('v6-multi', 'v4.0', 'mixed')}\n"
            f"- {on_synthetic('v6', 'v4.0')}\n"
            f"- {on_synthetic('v6-multi', 'v4.0')}\n"
-           f"- {on_synthetic('v4.0-focal', 'v4.0')}"),
+           f"- {on_synthetic('v4.0-focal', 'v4.0')}" + long_versus("v6", "v4.0")),
         table_cell(["v4.0", "v4.0-focal", "v6", "v6-multi"], "synthetic"),
         table_cell(["v4.0", "v6", "v6-multi"], "mixed",
                    ["real_test", "real_test_p85", "real_test_r85", "real_test_r999"]),
@@ -567,7 +578,8 @@ def table():
         md("# The ablation table, re-measured\n\n"
            "The seed's recipe comes with a table (the *Design* page): row by row, one "
            "technique added, and the plate accuracy and recall it gave. This chapter "
-           "trains every row again, on two data settings and with at least two seeds, and "
+           "trains every row again, on two data settings and with several seeds (the "
+           "tables' *seeds* column gives each row's count), and "
            "puts our figures beside the seed's. Each row is a config under "
            "`configs/ablation/` that names the row it builds on; `lpr ablate` trains them "
            "(resumable: it skips the finished jobs), writes a result file for every row, "
