@@ -142,6 +142,7 @@ def test_a_job_trains_measures_and_is_not_run_twice(tmp_path, monkeypatch):
     assert meta["seed"] == 7 and meta["config"]["model"]["bn_decay"] == 1e-3
     assert "git_commit" in meta and "versions" in meta and "run_seconds" in meta
     assert "real_test" not in r  # no real photographs here: not measured, not invented
+    assert r["run"] == "book/synthetic/v7/seed7"  # under the runs root: no machine path
     assert r["validation"]["n"] == 32 and r["synthetic_val"]["n"] == 32
     assert r["kinds_test"]["n"] == 4 * len(r["kinds_test"]["per_kind"])
     assert not set(r["kinds_test"]["per_kind"]) & set(ablation.REAL_KINDS)
