@@ -19,8 +19,8 @@ __all__ = ["load_results", "summarise", "summary_lines", "judge", "compare", "se
            "plot_bars", "plot_curves", "plot_loss_trace", "plot_kernel_norms",
            "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
            "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
-           "ece_frame",
-           "size_frame", "conclusions", "ghm_batch_weights", "ghm_frame", "scale_frame"]
+           "ece_frame", "size_frame", "conclusions", "bench_latency", "ghm_batch_weights",
+           "ghm_frame", "scale_frame"]
 
 #: short labels of the rows, as the seed's table names them
 LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
@@ -384,6 +384,39 @@ def plot_g_density(results: list[dict], rows, data: str, test: str = "synthetic_
     return fig
 
 
+def bench_latency(results: list[dict], rows, bench=None, fmt: str = "tflite",
+                  setting: str = "b1_t1") -> dict:
+    """``{row: ms}``: the latency ``make bench`` measured (``results/bench/latency.json``)
+    for the model each backbone row trains, in ``fmt`` at ``setting`` (batch 1, one thread
+    by default). A row gets a figure only when the benchmarked model has its backbone and
+    its number of parameters and MACs: the same network, not a relative of it."""
+    import json
+    from pathlib import Path
+
+    from lpr_lib.repro import RESULTS_DIR
+
+    if bench is None:
+        path = Path(RESULTS_DIR) / "bench" / "latency.json"
+        if not path.is_file():
+            return {}
+        bench = json.loads(path.read_text(encoding="utf-8"))
+    models = bench.get("result", bench).get("models", {})
+    out = {}
+    for row in rows:
+        mine = next((r for r in results if r["row"] == row), None)
+        if mine is None:
+            continue
+        backbone = load_row(row).config.get("model", {}).get("backbone")
+        for m in models.values():
+            if (m.get("backbone") == backbone and int(m.get("params", -1)) == mine["params"]
+                    and int(m.get("macs", -1)) == mine["macs"]):
+                ms = m.get("formats", {}).get(fmt, {}).get(setting, {}).get("median_ms")
+                if ms is not None:
+                    out[row] = float(ms)
+                break
+    return out
+
+
 def plot_backbones(results: list[dict], rows, data: str, latency: dict | None = None):
     """Parameters, MACs and, when given (``{row: ms}``), CPU latency, against the real test
     plate accuracy (mean and spread of the seeds) of each backbone row."""
@@ -470,20 +503,25 @@ def ece_frame(results: list[dict], rows, tests=("synthetic_val", "real_test")):
     return t.groupby(["data", "test", "row"])["ECE (%)"].agg(["mean", "std", "count"]).round(2)
 
 
-def size_frame(results: list[dict], rows, data: str = "mixed"):
-    """Parameters (millions), MACs a plate (millions) and training minutes (mean of the
-    seeds) of ``rows``' models."""
+def size_frame(results: list[dict], rows, data: str = "mixed", latency: dict | None = None):
+    """Parameters (millions), MACs a plate (millions), training minutes (mean of the
+    seeds) and, when given (``{row: ms}``, :func:`bench_latency`), CPU latency of ``rows``'
+    models."""
     import pandas as pd
 
+    cols = ["row", "parameters (M)", "MMACs", "train (min)"]
+    cols += ["ms a plate (TFLite, 1 thread)"] if latency else []
     lines = []
     for row in rows:
         mine = [r for r in results if r["row"] == row and r["data"] == data]
         if mine:
-            lines.append({"row": LABELS.get(row, row), "parameters (M)": mine[0]["params"] / 1e6,
-                          "MMACs": mine[0]["macs"] / 1e6,
-                          "train (min)": np.mean([r["train_seconds"] for r in mine]) / 60})
-    return pd.DataFrame(lines, columns=["row", "parameters (M)", "MMACs", "train (min)"]) \
-        .set_index("row").round(2)
+            line = {"row": LABELS.get(row, row), "parameters (M)": mine[0]["params"] / 1e6,
+                    "MMACs": mine[0]["macs"] / 1e6,
+                    "train (min)": np.mean([r["train_seconds"] for r in mine]) / 60}
+            if latency:
+                line[cols[-1]] = latency.get(row)
+            lines.append(line)
+    return pd.DataFrame(lines, columns=cols).set_index("row").round(2)
 
 
 def scale_frame(book: list[dict], long: list[dict], rows, data: str = "synthetic",

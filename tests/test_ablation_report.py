@@ -147,3 +147,17 @@ def test_ghm_frame_has_a_line_for_each_row_with_a_density():
     t = rep.ghm_frame(results, ("v4.0", "v6", "final"), "synthetic")
     assert list(t.index) == [rep.LABELS["v4.0"], rep.LABELS["v6"]]
     assert (t["effective batch (%)"] > 0).all() and (t["effective batch (%)"] <= 100).all()
+
+
+def test_bench_latency_takes_only_the_same_network():
+    results = [{**_fake_result("v4.0", "mixed", 1, 0.5), "params": 10, "macs": 20,
+                "train_seconds": 60.0},
+               {**_fake_result("v4.2", "mixed", 1, 0.5), "params": 11, "macs": 21,
+                "train_seconds": 60.0}]
+    fmt = {"formats": {"tflite": {"b1_t1": {"median_ms": 0.6}}}}
+    bench = {"result": {"models": {
+        "resnet18": {"backbone": "resnet18", "params": 10, "macs": 20, **fmt},
+        "resnext18": {"backbone": "resnext18", "params": 99, "macs": 21, **fmt}}}}
+    assert rep.bench_latency(results, ("v4.0", "v4.2", "v4.3"), bench) == {"v4.0": 0.6}
+    t = rep.size_frame(results, ("v4.0", "v4.2"), "mixed", {"v4.0": 0.6})
+    assert t["ms a plate (TFLite, 1 thread)"].tolist()[0] == 0.6

@@ -496,11 +496,15 @@ def backbones():
            "same width multiplier, and share the heads."),
         code(SETUP),
         setup_md(list(rows)),
-        code(f"rep.size_frame(results, {rows!r}, 'mixed')"),
-        fig_cell(f'rep.plot_backbones(results, {rows!r}, "mixed")', "17_backbones"),
+        md("The latency is chapter 10's measurement (`make bench`) of the same network: "
+           "TFLite, one plate at a time, on one CPU thread."),
+        code(f"rows = {rows!r}\nlatency = rep.bench_latency(results, rows)\n"
+             "rep.size_frame(results, rows, 'mixed', latency)"),
+        fig_cell('rep.plot_backbones(results, rows, "mixed", latency)', "17_backbones"),
         figure("17_backbones", "fig-17-backbones",
                "Real test plates read (mean and standard deviation over the seeds, mixed "
-               "data) against each backbone's parameters and multiply-accumulates per plate."),
+               "data) against each backbone's parameters, multiply-accumulates per plate and "
+               "CPU latency (TFLite, batch 1, one thread)."),
         md("The plates read:\n\n" + "\n".join(
             f"- {versus(r, 'v4.0', 'mixed')}" for r in rows[1:])),
         table_cell(list(rows), "synthetic"),
