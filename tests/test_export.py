@@ -441,3 +441,23 @@ def test_export_refuses_an_export_and_reads_old_notes(exported, tmp_path, capsys
     (old / "preprocessing.json").write_text(json.dumps(notes))
     assert read_preprocessing(old / "model.tflite")["whiten"] is True
     assert load_model(old / "model.tflite").whiten is True
+
+
+def test_a_mobilenet_exports_keras_depthwise_op_not_the_training_sum(tmp_path):
+    """MobileNets train their depthwise convolutions as shifted sums
+    (backbones.ShiftedDepthwiseConv2D); the TFLite file has TFLite's own depthwise op and
+    gives the Keras model's outputs."""
+    import tensorflow as tf
+
+    from lpr_lib.config import ModelConfig
+    from lpr_lib.model import build_model
+
+    model = build_model(ModelConfig(backbone="mobilenet_v1", width=0.25), image_size=(48, 144))
+    x = np.random.default_rng(0).normal(size=(2, 48, 144, 3)).astype("float32")
+    path = export_tflite(model, tmp_path / "m.tflite")
+    ops = {op["op_name"] for op in tf.lite.Interpreter(str(path))._get_ops_details()}
+    assert "DEPTHWISE_CONV_2D" in ops
+    want = model.predict_on_batch(x)
+    got = tflite_predict(path, x)
+    for k in ("chars", "length"):
+        np.testing.assert_allclose(got[k], want[k], atol=1e-4)
