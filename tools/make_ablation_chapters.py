@@ -438,8 +438,9 @@ def warm_start_text():
         "synthetic validation plates) and trains each 2 more epochs at the same rate: "
         f"cross-entropy reaches {ce:.1f}% and global GHM {ghm:.1f}%. "
         + ("From there GHM learns about as fast as cross-entropy, where from scratch it "
-           "learned nothing: GHM is a loss for a network that already reads most "
-           "characters, as a detector's pretrained backbone already sees most objects."
+           "learned nothing in the same number of steps: GHM is a loss for a network that "
+           "already reads most characters, as a detector's pretrained backbone already "
+           "sees most objects."
            if abs(ce - ghm) < 2 else
            f"From there GHM is {ghm - ce:+.1f} points from cross-entropy."))
 
@@ -478,7 +479,7 @@ def ghm():
                "first seed; log scale). Right: for the cross-entropy model, each bin's share "
                "of the total gradient under cross-entropy ($n_b g_b$), focal loss (about "
                "$n_b g_b^{3}$) and GHM-C ($g_b N/M$ in every occupied bin)."),
-        md("## Why global GHM learned nothing here\n\n" + ghm_why_text()),
+        md("## Why global GHM learned nothing in the book's budget\n\n" + ghm_why_text()),
         code('rep.ghm_frame(results, ("v4.0", "v4.0-focal", "v6", "v6-multi"), "synthetic")'),
         md("## With the label noise of real crops\n\n"
            "The real training crops carry some wrong labels (a crop labelled 苏EE91W3 shows "
