@@ -201,7 +201,7 @@ def training_text(n: dict) -> str:
         "time, where Keras' XLA fallback trained it at 60 images/s; TensorFlow's CPU "
         "depthwise kernels are 4-16x slower than the same convolution written as a sum of "
         "shifted products, which `lpr_lib.backbones.ShiftedDepthwiseConv2D` trains with and "
-        "which halved the MobileNets' training time), and "
+        "which cut the MobileNets' training time by more than half), and "
         f"MobileNet v2's {g('v2_params')} parameters, most of them in its head, make every "
         "optimizer step long. The input pipeline (plates decoded once and cached, then "
         f"augmented and standardised on every pass) delivers {n['pipeline']} images/s, "
