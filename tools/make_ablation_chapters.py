@@ -65,15 +65,19 @@ def on_synthetic(row, base):
     return versus(row, base, "synthetic", "synthetic_val", "of the synthetic validation plates")
 
 
+def synth_val(results, row):
+    """The mean share of synthetic validation plates ``row`` read in ``results`` (synthetic
+    data, every seed there), or None."""
+    r = [x for x in results if x["row"] == row and x["data"] == "synthetic"]
+    return sum(x["synthetic_val"]["plate_accuracy"] for x in r) / len(r) if r else None
+
+
 def long_versus(row, base, where="chapter 18's convergence check"):
     """A bullet on the convergence check (4x the steps, synthetic data, first seed), or ''."""
-    def val(r):
-        x = next((x for x in LONG if x["row"] == r and x["data"] == "synthetic"), None)
-        return None if x is None else 100 * x["synthetic_val"]["plate_accuracy"]
-
-    a, b = val(row), val(base)
+    a, b = synth_val(LONG, row), synth_val(LONG, base)
     if a is None or b is None:
         return ""
+    a, b = 100 * a, 100 * b
     return (f"\n- with four times the steps ({where}, synthetic data, "
             f"first seed), {rep.LABELS[row]} reads {a:.1f}% of the synthetic validation "
             f"plates, against {b:.1f}% for {rep.LABELS[base]}: {a - b:+.1f} points.")
@@ -563,11 +567,7 @@ def budget_text():
 
 def long_text():
     """Chapter 18: the rows of the convergence check at both budgets, in sentences."""
-    def val(results, row):
-        r = [x for x in results if x["row"] == row and x["data"] == "synthetic"]
-        return (None if not r else
-                sum(x["synthetic_val"]["plate_accuracy"] for x in r) / len(r))
-
+    val = synth_val
     done = [row for row in LONG_ROWS if val(LONG, row) is not None]
     intro = ("The table gives every row the same budget of optimizer steps, and in that "
              "budget most runs were still learning when it ran out (the *last epoch's gain* "
