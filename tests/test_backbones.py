@@ -116,6 +116,15 @@ def test_backbones_module_exports():
     assert set(backbones.__all__) >= {"get_backbone", "resnet18", "mobilenet_v3"}
 
 
+def _same_random_weights(shape, *layers):
+    """Build ``layers`` for inputs of ``shape`` and give them all the same random weights."""
+    for layer in layers:
+        layer.build(shape)
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in layers[-1].get_weights()]
+    for layer in layers:
+        layer.set_weights(weights)
+
 @pytest.mark.parametrize("strides", [1, 2])
 def test_grouped_conv_is_keras_grouped_conv_one_group_at_a_time(strides, tmp_path):
     """GroupedConv2D (a convolution a group, concatenated) gives Keras' grouped Conv2D's
@@ -127,12 +136,7 @@ def test_grouped_conv_is_keras_grouped_conv_one_group_at_a_time(strides, tmp_pat
     x = np.random.default_rng(0).normal(size=(2, 9, 12, 16)).astype("float32")
     ours = GroupedConv2D(24, 3, strides=strides, padding="same", groups=4, use_bias=True)
     ref = keras.layers.Conv2D(24, 3, strides=strides, padding="same", groups=4, use_bias=True)
-    ours.build(x.shape)
-    ref.build(x.shape)
-    rng = np.random.default_rng(1)
-    weights = [rng.normal(size=w.shape).astype("float32") for w in ref.get_weights()]
-    ours.set_weights(weights)
-    ref.set_weights(weights)
+    _same_random_weights(x.shape, ours, ref)
     np.testing.assert_allclose(ours(x), ref(x), atol=1e-4)
     grads = []
     for layer in (ours, ref):
@@ -162,12 +166,7 @@ def test_shifted_depthwise_trains_as_keras_depthwise(kernel, strides, padding, s
     x = tf.constant(np.random.default_rng(0).normal(size=(2, *size, 6)).astype("float32"))
     args = dict(kernel_size=kernel, strides=strides, padding=padding, use_bias=True)
     ours, ref = ShiftedDepthwiseConv2D(**args), keras.layers.DepthwiseConv2D(**args)
-    ours.build(x.shape)
-    ref.build(x.shape)
-    rng = np.random.default_rng(1)
-    weights = [rng.normal(size=w.shape).astype("float32") for w in ref.get_weights()]
-    ours.set_weights(weights)
-    ref.set_weights(weights)
+    _same_random_weights(x.shape, ours, ref)
     outs, grads = [], []
     for layer, training in ((ours, True), (ref, None)):
         with tf.GradientTape() as tape:
