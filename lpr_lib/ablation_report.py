@@ -329,9 +329,9 @@ def ghm_frame(results: list[dict], rows, data: str = "synthetic", test: str = "s
     global GHM-C would make of a batch of its characters."""
     import pandas as pd
 
-    lines = []
+    groups, lines = by_row(results, data), []
     for row in rows:
-        r = (by_row(results, data).get(row) or [None])[0]
+        r = (groups.get(row) or [None])[0]
         if r is None or "g_density" not in r.get(test, {}):
             continue
         w = ghm_batch_weights(r[test]["g_density"]["count"])

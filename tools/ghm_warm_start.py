@@ -37,8 +37,9 @@ def main() -> None:
         config = ExperimentConfig.from_dict(tree, source=f"ghm_warm_start {loss}")
         out = RUNS_DIR / "ghm_warm_start" / loss
         train(config, out, overwrite=True)
-        arms[loss] = {"config": config.to_dict(), "history": load_history(out),
-                      "val_plate_acc": [h["val_chars_plate_acc"] for h in load_history(out)]}
+        history = load_history(out)
+        arms[loss] = {"config": config.to_dict(), "history": history,
+                      "val_plate_acc": [h["val_chars_plate_acc"] for h in history]}
     start_acc = load_history(start_run)
     write_result("ghm_warm_start", {
         "what": __doc__.split("\n\n")[1].replace("\n", " "),

@@ -389,15 +389,12 @@ def smoothing():
 
 def ghm_why_text():
     """Chapter 16: GHM's weights on a batch of the trained models' characters, in numbers."""
-    def stats(row):
-        r = next((x for x in RESULTS if x["row"] == row and x["data"] == "synthetic"), None)
-        return rep.ghm_batch_weights(r["synthetic_val"]["g_density"]["count"]) if r else None
-
-    ce, g = stats("v4.0"), stats("v6")
-    if not ce or not g:
+    first = {row: runs[0]["synthetic_val"]  # each row's first seed
+             for row, runs in rep.by_row(RESULTS, "synthetic").items()}
+    if "v4.0" not in first or "v6" not in first:
         return "Not measured yet."
-    ece, ece_ce = (100 * next(x for x in RESULTS if x["row"] == row and x["data"] == "synthetic")
-                   ["synthetic_val"]["reliability"]["ece"] for row in ("v6", "v4.0"))
+    ce, g = (rep.ghm_batch_weights(first[row]["g_density"]["count"]) for row in ("v4.0", "v6"))
+    ece, ece_ce = (100 * first[row]["reliability"]["ece"] for row in ("v6", "v4.0"))
     return (
         "GHM weights every occupied bin of $g$ alike, and it makes no difference whether "
         "the characters at $g \\approx 1$ are a few outliers or most of the batch. Early "
