@@ -26,7 +26,8 @@ the first pass over the table gives one seed of every row. Each job:
    ``runs.csv`` (one line a job).
 
 A job whose result file exists (with the same config) is skipped, so running the command
-again after a kill continues where it stopped.
+again after a kill continues where it stopped. ``lpr ablate --close`` then gives a third seed
+to the rows of every pair whose difference is at most twice its spread (:func:`close_jobs`).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, SHARED_REAL
 
 __all__ = ["ROWS", "EXTRA_ROWS", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR", "Row", "load_row",
            "row_config", "Job", "plan", "run_job", "summarise", "summary_lines",
-           "load_results", "cli_ablate"]
+           "load_results", "close_jobs", "cli_ablate"]
 
 ROWS_DIR = REPO_ROOT / "configs" / "ablation"
 #: the table's rows, in the seed's order (v4.3-v4.5 and v7 the seed never measured)
@@ -471,14 +472,37 @@ def summary_lines(results: list[dict]) -> tuple[list[dict], list[dict]]:
 # ------------------------------------------------------------------ the command
 
 
+def close_jobs(scale: str = "book", results_root: Path | None = None, rows=None, data=None,
+               seeds=None) -> list[Job]:
+    """The third seed's jobs (``lpr ablate --close``): the rows of every pair whose difference
+    is at most twice its spread in the results so far
+    (:func:`lpr_lib.ablation_report.close_rows`), limited to ``rows`` and ``data`` when
+    given, with ``seeds`` (default: the third seed)."""
+    from lpr_lib.ablation_report import close_rows
+
+    chosen = close_rows(summary_lines(load_results(scale, results_root))[1])
+    seeds = seeds or SEEDS[2:]
+    return [Job(r, d, int(s), scale) for s in seeds for d in DATA_SETTINGS
+            if d in (data or DATA_SETTINGS) for r in chosen.get(d, [])
+            if rows is None or r in rows]
+
+
 def cli_ablate(args) -> int:
-    """``lpr ablate [--rows R...] [--data D...] [--seeds N...] [--scale S | --full] [--list]``."""
+    """``lpr ablate [--rows R...] [--data D...] [--seeds N...] [--scale S | --full] [--close]
+    [--list]``."""
     if args.full and getattr(args, "scale", None) not in (None, "full"):
         raise ConfigError(f"--full and --scale {args.scale} ask for two scales")
     scale = "full" if args.full else (getattr(args, "scale", None) or "book")
-    jobs = plan(args.rows or ROWS, args.data or DATA_SETTINGS, args.seeds or SEEDS[:2], scale)
     runs_root = Path(args.runs) if args.runs else None
     results_root = Path(args.results) if args.results else None
+    if getattr(args, "close", False):
+        jobs = close_jobs(scale, results_root, args.rows, args.data, args.seeds)
+        if not jobs:
+            print("no pair is close yet: a pair is judged once both its rows have two seeds",
+                  file=sys.stderr)
+    else:
+        jobs = plan(args.rows or ROWS, args.data or DATA_SETTINGS, args.seeds or SEEDS[:2],
+                    scale)
     # every config is built (and so checked) before anything is trained
     configs = {job: row_config(job.row, job.data, job.seed, scale) for job in jobs}
     root = Path(results_root or RESULTS_DIR / "ablation")

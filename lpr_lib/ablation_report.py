@@ -20,7 +20,8 @@ __all__ = ["load_results", "summarise", "summary_lines", "judge", "compare", "se
            "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
            "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
            "ece_frame", "size_frame", "conclusions", "bench_latency", "ghm_batch_weights",
-           "ghm_frame", "scale_frame"]
+           "ghm_frame", "scale_frame", "PRIMARY", "close_pairs", "close_rows",
+           "close_frame"]
 
 #: short labels of the rows, as the seed's table names them
 LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
@@ -78,6 +79,38 @@ def compare(summary: list[dict], data: str, metric: str = "real_test") -> list[d
                     "std": lines[name].get(f"{metric}_std"), "seeds": lines[name]["seeds"],
                     **judge(lines[name], lines.get(base, {}), metric)})
     return out
+
+
+#: the figure each data setting is judged on: the real plates when real crops were in training,
+#: the synthetic validation plates when they were not (the real test then measures transfer)
+PRIMARY = {"mixed": "real_test", "synthetic": "synthetic_val"}
+#: a pair is close when its difference is at most this many times its spread
+CLOSE_FACTOR = 2.0
+
+
+def close_pairs(summary: list[dict], factor: float = CLOSE_FACTOR,
+                metrics: dict | None = None) -> list[dict]:
+    """The pairs whose difference is small beside their spread: a row and the row it builds
+    on, both with two seeds or more, whose means differ by at most ``factor`` times the
+    spread on the data setting's figure (:data:`PRIMARY`). Two seeds estimate a standard
+    deviation roughly, so these are the verdicts a third seed can change."""
+    metrics = metrics or PRIMARY
+    out = []
+    for data, metric in metrics.items():
+        for c in compare(summary, data, metric):
+            if c["spread"] is not None and abs(c["diff"]) <= factor * c["spread"]:
+                out.append({"data": data, "metric": metric, **c})
+    return out
+
+
+def close_rows(summary: list[dict], factor: float = CLOSE_FACTOR) -> dict[str, list[str]]:
+    """``{data setting: rows}`` that get a third seed: both rows of every close pair
+    (:func:`close_pairs`), in the table's order."""
+    chosen: dict[str, set] = {}
+    for c in close_pairs(summary, factor):
+        chosen.setdefault(c["data"], set()).update((c["row"], c["base"]))
+    order = ROWS + EXTRA_ROWS
+    return {d: [r for r in order if r in rows] for d, rows in chosen.items()}
 
 
 def seed_table(summary: list[dict], data: str = "mixed") -> list[dict]:
@@ -488,6 +521,21 @@ def verdict_frame(summary: list[dict], data: str, metric: str = "real_test"):
         t[c] = (100 * t[c].astype(float)).round(1)
     t["row"] = [LABELS.get(r, r) for r in t["row"]]
     return t.set_index("row")[cols]
+
+
+def close_frame(summary: list[dict], factor: float = CLOSE_FACTOR):
+    """:func:`close_pairs` as a pandas table in percentage points, with each pair's seeds."""
+    import pandas as pd
+
+    cols = ["data", "figure", "row", "against", "seeds", "diff", "spread"]
+    lines = {(s["data"], s["row"]): s["seeds"] for s in summary}
+    t = pd.DataFrame([{"data": c["data"], "figure": COLUMNS.get(c["metric"], c["metric"]),
+                       "row": LABELS.get(c["row"], c["row"]),
+                       "against": LABELS.get(c["base"], c["base"]),
+                       "seeds": f"{c['seeds']} / {lines[(c['data'], c['base'])]}",
+                       "diff": round(100 * c["diff"], 1), "spread": round(100 * c["spread"], 1)}
+                      for c in close_pairs(summary, factor)], columns=cols)
+    return t.set_index(["data", "row"])
 
 
 def ece_frame(results: list[dict], rows, tests=("synthetic_val", "real_test")):

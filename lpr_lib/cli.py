@@ -136,6 +136,9 @@ def _ablate_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--scale", choices=("book", "long", "full"), default=None,
                    help="book (the default: configs/ablation/scale_book.yaml), long (the "
                         "book's size for 4 times its steps: the convergence check) or full")
+    a.add_argument("--close", action="store_true",
+                   help=f"the third seed ({SEEDS[2]}, or --seeds) for the rows of every pair "
+                        "whose difference is at most twice its spread in the results so far")
     a.add_argument("--list", action="store_true", help="list the jobs, done or to do, and stop")
     a.add_argument("--runs", default=None, help="run folders' root (default runs/ablation)")
     a.add_argument("--results", default=None,

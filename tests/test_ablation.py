@@ -183,3 +183,30 @@ def test_the_summary_is_the_mean_and_spread_of_the_results(tmp_path):
     assert float(table[0]["real_test_mean"]) == pytest.approx(0.6)
     with open(root / "book" / "runs.csv") as f:
         assert len(list(csv.DictReader(f))) == 3
+
+
+def test_close_plans_a_third_seed_for_the_rows_of_close_pairs(tmp_path, capsys):
+    root = tmp_path / "results"
+    # mixed, real test: v2 - v1 = +0.02 with a spread of about 0.014: close (within twice it);
+    # v3 - v2 = +0.30: far. Synthetic, validation: v3 - v2 = +0.30 (far), v1 one seed only.
+    figures = {("mixed", "v1"): (0.50, 0.52), ("mixed", "v2"): (0.52, 0.54),
+               ("mixed", "v3"): (0.82, 0.84), ("synthetic", "v2"): (0.50, 0.51),
+               ("synthetic", "v3"): (0.80, 0.81), ("synthetic", "v1"): (0.50,)}
+    for (data, row), accs in figures.items():
+        (root / "book" / data).mkdir(parents=True, exist_ok=True)
+        for seed, acc in zip((1, 2), accs):
+            res = {"row": row, "data": data, "seed": seed,
+                   "real_test": {"plate_accuracy": acc}, "synthetic_val": {"plate_accuracy": acc}}
+            (root / "book" / data / f"{row}-seed{seed}.json").write_text(
+                json.dumps({"result": res, "meta": {}}))
+    jobs = ablation.close_jobs("book", root)
+    assert [(j.data, j.row, j.seed) for j in jobs] == [("mixed", "v1", 4036),
+                                                       ("mixed", "v2", 4036)]
+    assert ablation.close_jobs("book", root, rows=["v2"], seeds=[7]) == [
+        Job("v2", "mixed", 7, "book")]
+    assert ablation.close_jobs("book", root, data=["synthetic"]) == []
+    from lpr_lib.cli import main
+
+    assert main(["ablate", "--close", "--list", "--results", str(root)]) == 0
+    assert capsys.readouterr().out.split("\n")[:2] == ["todo  book  mixed/v1-seed4036",
+                                                      "todo  book  mixed/v2-seed4036"]

@@ -161,3 +161,22 @@ def test_bench_latency_takes_only_the_same_network():
     assert rep.bench_latency(results, ("v4.0", "v4.2", "v4.3"), bench) == {"v4.0": 0.6}
     t = rep.size_frame(results, ("v4.0", "v4.2"), "mixed", {"v4.0": 0.6})
     assert t["ms a plate (TFLite, 1 thread)"].tolist()[0] == 0.6
+
+
+def test_close_pairs_are_those_within_twice_their_spread():
+    summary = [_line("v1", "mixed", 0.50, 0.01), _line("v2", "mixed", 0.52, 0.01),
+               _line("v3", "mixed", 0.60, 0.01), _line("v4.0", "mixed", 0.60, None, 1)]
+    pairs = rep.close_pairs(summary, metrics={"mixed": "real_test"})
+    # v2 - v1 = 0.02 <= 2 * hypot(0.01, 0.01) = 0.028; v3 - v2 = 0.08 is not; v4.0 one seed
+    assert [(p["row"], p["base"]) for p in pairs] == [("v2", "v1")]
+    assert rep.close_pairs(summary, factor=1.0, metrics={"mixed": "real_test"}) == []
+    assert rep.close_rows(summary) == {"mixed": ["v1", "v2"]}
+    summary += [{**_line("v2", "synthetic", None, None), "synthetic_val_mean": 0.3,
+                 "synthetic_val_std": 0.05},
+                {**_line("v3", "synthetic", None, None), "synthetic_val_mean": 0.35,
+                 "synthetic_val_std": 0.05}]
+    assert rep.close_rows(summary) == {"mixed": ["v1", "v2"], "synthetic": ["v2", "v3"]}
+    t = rep.close_frame(summary)
+    assert t.loc[("mixed", "v2 +whitening"), "against"] == "v1 decay 5e-4"
+    assert t.loc[("mixed", "v2 +whitening"), "diff"] == pytest.approx(2.0)
+    assert t.loc[("synthetic", "v3 +augmentation"), "seeds"] == "2 / 2"

@@ -596,6 +596,27 @@ def long_text():
     return intro + "\n\n" + "\n".join(lines) + "\n\n" + (verdict if pairs else "")
 
 
+def close_text():
+    """Chapter 18: which pairs are close, and which of their rows have the third seed."""
+    intro = (f"Two seeds estimate a spread only roughly. A pair whose difference is at most "
+             f"{rep.CLOSE_FACTOR:g} times its spread is *close*: a third seed could change its "
+             "verdict, so both its rows get one (`lpr ablate --close`, seed 4036). Mixed runs "
+             "are judged on the real test plates, synthetic runs on the synthetic validation "
+             "plates.")
+    pairs = rep.close_pairs(SUMMARY)
+    if not pairs:
+        judged = any(c["spread"] is not None for d, m in rep.PRIMARY.items()
+                     for c in rep.compare(SUMMARY, d, m))
+        return intro + (" No pair is close in the runs so far." if judged else
+                        " No pair has two seeds on both its rows yet.")
+    rows = rep.close_rows(SUMMARY)
+    todo = sorted({f"{rep.LABELS[r]} ({d})" for d, rs in rows.items() for r in rs
+                   if LINES[(d, r)]["seeds"] < 3})
+    return (intro + f" In the runs so far {len(pairs)} pairs are close"
+            + (f"; these rows still have two seeds: {', '.join(todo)}." if todo else
+               ", and every one of their rows has its third seed."))
+
+
 def table():
     seed = rep.seed_table(SUMMARY, "mixed")
     lines = ["| row | the seed: acc | the seed: recall | ours: P@0.85 | ours: R@0.85 | "
@@ -675,6 +696,8 @@ def table():
         code("rep.verdict_frame(summary, 'synthetic', 'real_test')"),
         md("Synthetic data alone, synthetic validation plates:"),
         code("rep.verdict_frame(summary, 'synthetic', 'synthetic_val')"),
+        md("### Close pairs\n\n" + close_text()),
+        code("rep.close_frame(summary)"),
         md("## Which of the seed's conclusions hold on our plates\n\n"
            "For every row the seed measured against the row before it: the seed's change "
            "of *acc*, ours of the real test plates read, and the verdict: the conclusion "
