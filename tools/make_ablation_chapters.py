@@ -11,6 +11,8 @@ chapters, so that the text, the tables and the figures tell the same numbers.
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from notebook_cells import code, figure, md, notebook, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -617,6 +619,25 @@ def close_text():
                ", and every one of their rows has its third seed."))
 
 
+def conclusions_text(data, metric, what):
+    """Chapter 18: the seed's conclusions grouped by our verdict, in one bullet."""
+    t = rep.conclusions(SUMMARY, data, metric)
+    if t.empty:
+        return f"- {what}: not measured yet."
+    groups = []
+    for verdict, said in (("holds", "hold"), ("reversed", "are reversed"),
+                          ("not seen", "are not seen (within our spread)"),
+                          ("one seed", "have a single seed so far"),
+                          ("not measured", "are not measured yet")):
+        rows = [f"{r} (the seed {c:+.1f}, ours {o:+.1f})" if pd.notna(o)
+                else r for r, c, o in zip(t.index, t["the seed: change of acc"],
+                                         t["ours: change"])
+                if t.loc[r, "the seed's conclusion"] == verdict]
+        if rows:
+            groups.append(f"{len(rows)} {said}: {', '.join(rows)}")
+    return f"- {what}: " + "; ".join(groups) + "."
+
+
 def table():
     seed = rep.seed_table(SUMMARY, "mixed")
     lines = ["| row | the seed: acc | the seed: recall | ours: P@0.85 | ours: R@0.85 | "
@@ -705,6 +726,10 @@ def table():
            "spread), or is *reversed*."),
         code("rep.conclusions(summary, 'mixed', 'real_test')"),
         code("rep.conclusions(summary, 'synthetic', 'synthetic_val')"),
+        md("In words, with the seed's change and ours in points:\n\n"
+           + conclusions_text("mixed", "real_test", "mixed data, real test plates") + "\n"
+           + conclusions_text("synthetic", "synthetic_val",
+                              "synthetic data, synthetic validation plates")),
         md("## Does the budget decide the verdict?\n\n" + long_text()),
         code(f"long = rep.load_results('long')   # the same rows, 4 times the steps\n"
              f"rep.scale_frame(results, long, {LONG_ROWS!r}, 'synthetic')"),
