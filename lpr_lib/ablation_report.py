@@ -21,7 +21,7 @@ __all__ = ["load_results", "summarise", "summary_lines", "judge", "compare", "se
            "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
            "ece_frame", "size_frame", "conclusions", "bench_latency", "ghm_batch_weights",
            "ghm_frame", "scale_frame", "PRIMARY", "close_pairs", "close_rows",
-           "close_frame"]
+           "close_frame", "head_params"]
 
 #: short labels of the rows, as the seed's table names them
 LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
@@ -551,13 +551,33 @@ def ece_frame(results: list[dict], rows, tests=("synthetic_val", "real_test")):
     return t.groupby(["data", "test", "row"])["ECE (%)"].agg(["mean", "std", "count"]).round(2)
 
 
-def size_frame(results: list[dict], rows, data: str = "mixed", latency: dict | None = None):
+def head_params(rows, data: str = "synthetic", seed: int = 2026) -> dict[str, dict]:
+    """``{row: {"heads": n, "total": n, "features": n}}``: the parameters of the character
+    heads (the dense layer from the pooled features to every position's logits), of the
+    whole model, and the width of the features the heads read, for each row's model at
+    the book's size (built, not trained)."""
+    from lpr_lib.ablation import row_config
+    from lpr_lib.model import build_model, count_params
+
+    out = {}
+    for row in rows:
+        model = build_model(row_config(row, data, seed))
+        heads = model.get_layer("char_logits")
+        out[row] = {"heads": heads.count_params(), "total": count_params(model),
+                    "features": int(heads.kernel.shape[0])}
+    return out
+
+
+def size_frame(results: list[dict], rows, data: str = "mixed", latency: dict | None = None,
+               heads: dict | None = None):
     """Parameters (millions), MACs a plate (millions), training minutes (mean of the
-    seeds) and, when given (``{row: ms}``, :func:`bench_latency`), CPU latency of ``rows``'
-    models."""
+    seeds) and, when given, the parameters of the character heads (``heads``:
+    :func:`head_params`) and the CPU latency (``latency``: ``{row: ms}``,
+    :func:`bench_latency`) of ``rows``' models."""
     import pandas as pd
 
     cols = ["row", "parameters (M)", "MMACs", "train (min)"]
+    cols += ["of them, character heads (M)"] if heads else []
     cols += ["ms a plate (TFLite, 1 thread)"] if latency else []
     lines = []
     for row in rows:
@@ -566,8 +586,10 @@ def size_frame(results: list[dict], rows, data: str = "mixed", latency: dict | N
             line = {"row": LABELS.get(row, row), "parameters (M)": mine[0]["params"] / 1e6,
                     "MMACs": mine[0]["macs"] / 1e6,
                     "train (min)": np.mean([r["train_seconds"] for r in mine]) / 60}
+            if heads and row in heads:
+                line["of them, character heads (M)"] = heads[row]["heads"] / 1e6
             if latency:
-                line[cols[-1]] = latency.get(row)
+                line["ms a plate (TFLite, 1 thread)"] = latency.get(row)
             lines.append(line)
     return pd.DataFrame(lines, columns=cols).set_index("row").round(2)
 

@@ -159,8 +159,21 @@ def test_bench_latency_takes_only_the_same_network():
         "resnet18": {"backbone": "resnet18", "params": 10, "macs": 20, **fmt},
         "resnext18": {"backbone": "resnext18", "params": 99, "macs": 21, **fmt}}}}
     assert rep.bench_latency(results, ("v4.0", "v4.2", "v4.3"), bench) == {"v4.0": 0.6}
-    t = rep.size_frame(results, ("v4.0", "v4.2"), "mixed", {"v4.0": 0.6})
+    t = rep.size_frame(results, ("v4.0", "v4.2"), "mixed", {"v4.0": 0.6},
+                       heads={"v4.0": {"heads": 2_500_000}})
     assert t["ms a plate (TFLite, 1 thread)"].tolist()[0] == 0.6
+    assert t["of them, character heads (M)"].tolist()[0] == 2.5
+
+
+def test_head_params_count_the_dense_layer_over_the_flattened_map():
+    from lpr_lib.plates import MAX_LEN, NUM_CLASSES
+
+    out = rep.head_params(["v4.4"])["v4.4"]
+    # MobileNet v2 keeps its last 1x1 convolution 1280 wide below width 1 (the paper's
+    # choice): the flatten head reads 1280 channels x 3x9 cells of a 48x144 crop
+    assert out["features"] == 1280 * 3 * 9
+    assert out["heads"] == (1280 * 3 * 9 + 1) * MAX_LEN * NUM_CLASSES
+    assert out["heads"] < out["total"]
 
 
 def test_close_pairs_are_those_within_twice_their_spread():

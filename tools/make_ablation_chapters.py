@@ -508,8 +508,63 @@ def ghm():
 
 # ================================================================== 17 backbones
 
+BACKBONE_ROWS = ("v4.0", "v4.1", "v4.2", "v4.3", "v4.4", "v4.5")
+
+
+def heads_text():
+    """Chapter 17: how much of each model the character heads are, and why MobileNet v2's
+    are the largest."""
+    from lpr_lib.plates import MAX_LEN, NUM_CLASSES
+
+    h = rep.head_params(BACKBONE_ROWS)
+    share = {r: h[r]["heads"] / h[r]["total"] for r in BACKBONE_ROWS}
+    r18, v2 = h["v4.0"], h["v4.4"]
+    return ("**Most of the parameters are the heads.** The flatten head gives every "
+            "position's classifier the whole 3x9 feature map: on ResNet-18 that is "
+            f"{r18['features']:,} features ({r18['features'] // 27} channels x 27 cells) x "
+            f"{MAX_LEN} positions x {NUM_CLASSES} classes, {100 * share['v4.0']:.0f}% of its "
+            f"parameters at this width, and {100 * min(share.values()):.0f}-"
+            f"{100 * max(share.values()):.0f}% across the six backbones. At the book's width "
+            "the backbones differ mostly in their work (MACs), not in their size. MobileNet "
+            "v2 shows it most: its last 1x1 convolution keeps 1,280 channels at every width "
+            "below 1 (the paper's choice, which Keras' implementation follows), so its heads "
+            f"read {v2['features']:,} features and hold {v2['heads'] / 1e6:.1f} of its "
+            f"{v2['total'] / 1e6:.1f} million parameters, "
+            f"{v2['heads'] / r18['heads']:.0f} times ResNet-18's heads.")
+
+
+def loss_fall(row, data):
+    """How much ``row``'s validation character loss fell in its last epoch (a share, the mean
+    of the seeds), or None."""
+    falls = []
+    for r in RESULTS:
+        loss = [h.get("val_chars_loss") for h in r.get("history") or []]
+        if r["row"] == row and r["data"] == data and len(loss) >= 2 and None not in loss[-2:]:
+            falls.append(1 - loss[-1] / loss[-2])
+    return sum(falls) / len(falls) if falls else None
+
+
+def gains_text(data):
+    """Chapter 17: how far each backbone was from done, to tell a slow learner from a poor
+    one: the last epoch's gain in plates read and fall of the validation loss."""
+    lines = []
+    for r in BACKBONE_ROWS:
+        gain, fall = (LINES.get((data, r)) or {}).get("last_epoch_gain_mean"), loss_fall(r, data)
+        if gain is not None and fall is not None:
+            lines.append(f"- {rep.LABELS[r]}: {100 * gain:+.1f} points of plates read, the "
+                         f"loss down {100 * fall:.0f}%")
+    if not lines:
+        return ""
+    return ("How far each was from done when the budget ran out: what its last epoch added "
+            f"to the validation plates read, and how much it cut the validation loss ({data} "
+            "data, mean of the seeds):\n\n" + "\n".join(lines) + "\n\n"
+            "A network whose loss still falls fast is still learning, even one that reads "
+            "no plate yet: the table measures where each backbone got to in the book's "
+            "budget, not where it would end.")
+
+
 def backbones():
-    rows = ("v4.0", "v4.1", "v4.2", "v4.3", "v4.4", "v4.5")
+    rows = BACKBONE_ROWS
     # the figure's data setting: mixed once every backbone has a mixed-data run
     data = "mixed" if all((("mixed", r) in LINES) for r in rows) else "synthetic"
     what = {"mixed": "mixed data", "synthetic": "synthetic data alone"}[data]
@@ -528,14 +583,17 @@ def backbones():
         md("The latency is chapter 10's measurement (`make bench`) of the same network: "
            "TFLite, one plate at a time, on one CPU thread."),
         code(f"rows = {rows!r}\nlatency = rep.bench_latency(results, rows)\n"
-             f"rep.size_frame(results, rows, {data!r}, latency)"),
+             "heads = rep.head_params(rows)   # the models rebuilt, untrained: a few seconds\n"
+             f"rep.size_frame(results, rows, {data!r}, latency, heads)"),
+        md(heads_text()),
         fig_cell(f'rep.plot_backbones(results, rows, {data!r}, latency)', "17_backbones"),
         figure("17_backbones", "fig-17-backbones",
                f"Real test plates read (mean and standard deviation over the seeds, trained "
                f"on {what}) against each backbone's parameters, multiply-accumulates per "
                "plate and CPU latency (TFLite, batch 1, one thread)."),
         md("The plates read:\n\n" + "\n".join(
-            f"- {versus(r, 'v4.0', d)}" for d in ("synthetic", "mixed") for r in rows[1:])),
+            f"- {versus(r, 'v4.0', d)}" for d in ("synthetic", "mixed") for r in rows[1:])
+           + "\n\n" + gains_text(data)),
         table_cell(list(rows), "synthetic"),
         table_cell(list(rows), "mixed"),
         md("Time per plate on a CPU, for every format the models export to, is measured in "
