@@ -684,8 +684,9 @@ def long_text():
 
 def close_text():
     """Chapter 18: which pairs are close, and which of their rows have the third seed."""
+    times = {2.0: "twice"}.get(rep.CLOSE_FACTOR, f"{rep.CLOSE_FACTOR:g} times")
     intro = (f"Two seeds estimate a spread only roughly. A pair whose difference is at most "
-             f"{rep.CLOSE_FACTOR:g} times its spread is *close*: a third seed could change its "
+             f"{times} its spread is *close*: a third seed could change its "
              "verdict, so both its rows get one (`lpr ablate --close`, seed 4036). Mixed runs "
              "are judged on the real test plates, synthetic runs on the synthetic validation "
              "plates.")
@@ -698,7 +699,8 @@ def close_text():
     rows = rep.close_rows(SUMMARY)
     todo = sorted({f"{rep.LABELS[r]} ({d})" for d, rs in rows.items() for r in rs
                    if LINES[(d, r)]["seeds"] < 3})
-    return (intro + f" In the runs so far {len(pairs)} pairs are close"
+    count = "1 pair is" if len(pairs) == 1 else f"{len(pairs)} pairs are"
+    return (intro + f" In the runs so far {count} close"
             + (f"; these rows still have two seeds: {', '.join(todo)}." if todo else
                ", and every one of their rows has its third seed."))
 
@@ -709,16 +711,19 @@ def conclusions_text(data, metric, what):
     if t.empty:
         return f"- {what}: not measured yet."
     groups = []
-    for verdict, said in (("holds", "hold"), ("reversed", "are reversed"),
-                          ("not seen", "are not seen (within our spread)"),
-                          ("one seed", "have a single seed so far"),
-                          ("not measured", "are not measured yet")):
+    for verdict, one, more in (("holds", "holds", "hold"),
+                               ("reversed", "is reversed", "are reversed"),
+                               ("not seen", "is not seen (within our spread)",
+                                "are not seen (within our spread)"),
+                               ("one seed", "has a single seed so far",
+                                "have a single seed so far"),
+                               ("not measured", "is not measured yet", "are not measured yet")):
         rows = [f"{r} (the seed {c:+.1f}, ours {o:+.1f})" if pd.notna(o)
                 else r for r, c, o in zip(t.index, t["the seed: change of acc"],
                                          t["ours: change"])
                 if t.loc[r, "the seed's conclusion"] == verdict]
         if rows:
-            groups.append(f"{len(rows)} {said}: {', '.join(rows)}")
+            groups.append(f"{len(rows)} {one if len(rows) == 1 else more}: {', '.join(rows)}")
     return f"- {what}: " + "; ".join(groups) + "."
 
 
