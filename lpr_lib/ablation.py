@@ -498,8 +498,8 @@ def cli_ablate(args) -> int:
     if getattr(args, "close", False):
         jobs = close_jobs(scale, results_root, args.rows, args.data, args.seeds)
         if not jobs:
-            print("no pair is close yet: a pair is judged once both its rows have two seeds",
-                  file=sys.stderr)
+            print("no pair is close in the results so far (a pair is judged once both its "
+                  "rows have two seeds)", file=sys.stderr)
     else:
         jobs = plan(args.rows or ROWS, args.data or DATA_SETTINGS, args.seeds or SEEDS[:2],
                     scale)
