@@ -8,11 +8,12 @@ ours, and the figures of the technique chapters, all from the result files of
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from lpr_lib.ablation import EXTRA_ROWS, ROWS, load_results, load_row, summarise, summary_lines
+from lpr_lib.ablation import (CLOSE_FACTOR, PRIMARY, ROWS, close_pairs, close_rows,
+                              compare, judge, load_results, load_row, summarise,
+                              summary_lines)
 
 __all__ = ["load_results", "summarise", "summary_lines", "judge", "compare", "seed_table", "by_row",
            "LABELS",
@@ -41,76 +42,6 @@ def by_row(results: list[dict], data: str | None = None) -> dict[str, list[dict]
         if data is None or r["data"] == data:
             out.setdefault(r["row"], []).append(r)
     return out
-
-
-def judge(line: dict, base: dict, metric: str) -> dict:
-    """One summary line against another on ``metric``: ``diff`` of the means, ``spread``
-    (the two seed standard deviations in quadrature) and ``verdict``: ``"larger than the
-    spread"``, ``"within the spread"``, ``"one seed"`` (either has a single seed), or
-    ``None`` (either is not measured)."""
-    out = {"diff": None, "spread": None, "verdict": None}
-    mine, theirs = line.get(f"{metric}_mean"), base.get(f"{metric}_mean")
-    if mine is None or theirs is None:
-        return out
-    out["diff"] = mine - theirs
-    s1, s2 = line.get(f"{metric}_std"), base.get(f"{metric}_std")
-    if s1 is None or s2 is None:
-        out["verdict"] = "one seed"
-    else:
-        out["spread"] = math.hypot(s1, s2)
-        out["verdict"] = ("larger than the spread" if abs(out["diff"]) > out["spread"]
-                          else "within the spread")
-    return out
-
-
-def compare(summary: list[dict], data: str, metric: str = "real_test") -> list[dict]:
-    """Each row of ``data`` against the row it builds on, on ``metric`` (a summary column
-    without ``_mean``): the difference of the means, the spread (the two seed standard
-    deviations added in quadrature), and the verdict: ``"larger than the spread"``,
-    ``"within the spread"``, or ``"one seed"`` when either row has a single seed."""
-    lines = {s["row"]: s for s in summary if s["data"] == data}
-    out = []
-    for name in ROWS + EXTRA_ROWS:
-        if name not in lines:
-            continue
-        row = load_row(name)
-        base = row.bases[0] if row.bases else None
-        out.append({"row": name, "base": base, "mean": lines[name].get(f"{metric}_mean"),
-                    "std": lines[name].get(f"{metric}_std"), "seeds": lines[name]["seeds"],
-                    **judge(lines[name], lines.get(base, {}), metric)})
-    return out
-
-
-#: the figure each data setting is judged on: the real plates when real crops were in training,
-#: the synthetic validation plates when they were not (the real test then measures transfer)
-PRIMARY = {"mixed": "real_test", "synthetic": "synthetic_val"}
-#: a pair is close when its difference is at most this many times its spread
-CLOSE_FACTOR = 2.0
-
-
-def close_pairs(summary: list[dict], factor: float = CLOSE_FACTOR,
-                metrics: dict | None = None) -> list[dict]:
-    """The pairs whose difference is small beside their spread: a row and the row it builds
-    on, both with two seeds or more, whose means differ by at most ``factor`` times the
-    spread on the data setting's figure (:data:`PRIMARY`). Two seeds estimate a standard
-    deviation roughly, so these are the verdicts a third seed can change."""
-    metrics = metrics or PRIMARY
-    out = []
-    for data, metric in metrics.items():
-        for c in compare(summary, data, metric):
-            if c["spread"] is not None and abs(c["diff"]) <= factor * c["spread"]:
-                out.append({"data": data, "metric": metric, **c})
-    return out
-
-
-def close_rows(summary: list[dict], factor: float = CLOSE_FACTOR) -> dict[str, list[str]]:
-    """``{data setting: rows}`` that get a third seed: both rows of every close pair
-    (:func:`close_pairs`), in the table's order."""
-    chosen: dict[str, set] = {}
-    for c in close_pairs(summary, factor):
-        chosen.setdefault(c["data"], set()).update((c["row"], c["base"]))
-    order = ROWS + EXTRA_ROWS
-    return {d: [r for r in order if r in rows] for d, rows in chosen.items()}
 
 
 def seed_table(summary: list[dict], data: str = "mixed") -> list[dict]:
