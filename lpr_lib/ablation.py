@@ -19,7 +19,8 @@ the first pass over the table gives one seed of every row. Each job:
    synthetic validation plates, on ``../shared/real_plates/test`` (when present) and on a
    synthetic test of the plate kinds the real photographs lack: plate accuracy, and precision
    and recall at confidence 0.85 and at the threshold that reads 99.9% precision on the
-   validation split (chosen there, applied to the tests);
+   validation split (chosen there, applied to the tests), for a plate's confidence taken
+   both as the product of its characters' top probabilities and as the least sure one's;
 3. writes ``results/ablation/<scale>/<data>/<row>-seed<N>.json`` (config, seed, commit,
    versions, wall time, history, the figures; the trained model beside it when it is
    small), then ``results/ablation/<scale>/summary.csv`` (mean and spread over seeds) and
@@ -27,7 +28,9 @@ the first pass over the table gives one seed of every row. Each job:
 
 A job whose result file exists (with the same config) is skipped, so running the command
 again after a kill continues where it stopped. ``lpr ablate --close`` then gives a third seed
-to the rows of every pair whose difference is at most twice its spread (:func:`close_jobs`).
+to the rows of every pair whose difference is at most twice its spread (:func:`close_jobs`),
+and ``lpr ablate --remeasure`` measures finished jobs again from their trained models when
+:func:`measure` has learned to record more (:func:`remeasure_job`).
 """
 from __future__ import annotations
 
@@ -49,7 +52,8 @@ from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, SHARED_REAL
 __all__ = ["ROWS", "EXTRA_ROWS", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR", "Row", "load_row",
            "row_config", "Job", "plan", "run_job", "summarise", "summary_lines",
            "load_results", "judge", "compare", "PRIMARY", "CLOSE_FACTOR", "close_pairs",
-           "close_rows", "close_jobs", "cli_ablate"]
+           "close_rows", "close_jobs", "remeasure_job", "finished_jobs", "MEASURE_VERSION",
+           "cli_ablate"]
 
 ROWS_DIR = REPO_ROOT / "configs" / "ablation"
 #: the table's rows, in the seed's order (v4.3-v4.5 and v7 the seed never measured)
@@ -73,6 +77,9 @@ SMALL_MODEL_BYTES = 2_000_000
 REAL_KINDS = ("blue", "yellow")
 #: plates a kind in the synthetic kinds test (the shipped models' test set, cached)
 KINDS_PER_KIND = 200
+#: what :func:`measure` records; 2 added the least sure character's confidence ("min") beside
+#: the product. ``lpr ablate --remeasure`` brings older results up to it.
+MEASURE_VERSION = 2
 
 
 def _read_yaml(path: Path) -> dict:
@@ -207,9 +214,9 @@ def _at(confidence, correct, threshold):
 
 
 def _scores(model, source, diagnostics: dict | None = None):
-    """``(correct, product confidence, char accuracy)`` of ``model`` on ``source``; with a
-    ``diagnostics`` dict, add the reliability diagram, the density of GHM's gradient norm and
-    the confidence histograms (:mod:`lpr_lib.trace`) to it."""
+    """``(correct, product confidence, min confidence, char accuracy)`` of ``model`` on
+    ``source``; with a ``diagnostics`` dict, add the reliability diagram, the density of GHM's
+    gradient norm and the confidence histograms (:mod:`lpr_lib.trace`) to it."""
     from lpr_lib.evaluate import predict_dataset
     from lpr_lib.metrics import char_accuracy, decode, plate_confidence, plate_correct
     from lpr_lib.trace import confidence_histograms, g_density, reliability
@@ -218,11 +225,12 @@ def _scores(model, source, diagnostics: dict | None = None):
     pred, top = decode(outputs["chars"], outputs.get("length"))
     correct = plate_correct(pred, labels)
     conf = plate_confidence(top, pred, "product", outputs.get("length"))
+    least = plate_confidence(top, pred, "min", outputs.get("length"))
     if diagnostics is not None:
         diagnostics.update(reliability=reliability(outputs["chars"], labels),
                            g_density=g_density(outputs["chars"], labels),
                            confidence=confidence_histograms(conf, correct))
-    return correct, conf, float(char_accuracy(pred, labels))
+    return correct, conf, least, float(char_accuracy(pred, labels))
 
 
 #: the lighting changes of the robustness test: (name, gain, contrast) on [0, 1] images,
@@ -260,9 +268,13 @@ def lighting_robustness(model, source, whiten: bool, limit: int = 1024) -> dict:
     return {"n": len(samples), "accuracy": out}
 
 
-def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test") -> dict:
-    """The job's figures: see the module's docstring. The 99.9%-precision threshold is chosen
-    on the run's validation split (:func:`lpr_lib.models.ship.validation_source`)."""
+def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test",
+            lighting: bool = True) -> dict:
+    """The job's figures: see the module's docstring. The 99.9%-precision thresholds (one for
+    the product confidence, one for the least sure character's, under ``"min"``) are chosen
+    on the run's validation split (:func:`lpr_lib.models.ship.validation_source`).
+    ``lighting=False`` leaves out the lighting test (:func:`lighting_robustness`), the
+    slowest part."""
     from lpr_lib.metrics import SPEC_PRECISION, threshold_for_precision
     from lpr_lib.models.ship import kinds_test_sets, validation_source
     from lpr_lib.train import synthetic_folder
@@ -279,29 +291,35 @@ def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test") -> 
     scores = {name: scored(source) for name, source in tests.items()}
     val_source = validation_source(config)
     # a synthetic-only run validates on its synthetic validation plates: read them once
-    correct, conf, chars, _ = scores["synthetic_val"] if val_source == tests["synthetic_val"] \
-        else scored(val_source)
-    op = threshold_for_precision(conf, correct, SPEC_PRECISION)
-    t999 = op["threshold"] if op is not None else None
+    correct, conf, least, chars, _ = scores["synthetic_val"] \
+        if val_source == tests["synthetic_val"] else scored(val_source)
 
-    def figures(c, p, **more):
+    def chosen(confidence):  # the threshold for 99.9% precision on the validation split
+        op = threshold_for_precision(confidence, correct, SPEC_PRECISION)
+        return op["threshold"] if op is not None else None
+    t999, t999_min = chosen(conf), chosen(least)
+
+    def figures(c, p, m, **more):
+        """the product confidence's figures, and the least sure character's under "min"."""
         return {"n": int(len(c)), "plate_accuracy": float(c.mean()), **more,
-                "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999)}
+                "at_0.85": _at(p, c, THRESHOLD), "at_99.9": _at(p, c, t999),
+                "min": {"at_0.85": _at(m, c, THRESHOLD), "at_99.9": _at(m, c, t999_min)}}
 
-    out = {"validation": figures(correct, conf, char_accuracy=chars)}
-    for name, (c, p, ch, diag) in scores.items():
-        out[name] = {**figures(c, p, char_accuracy=ch), **diag}
-    out["lighting"] = lighting_robustness(model, tests["synthetic_val"], config.data.whiten)
-    kinds = {}
-    all_c, all_p = [], []
+    out = {"validation": figures(correct, conf, least, char_accuracy=chars)}
+    for name, (c, p, m, ch, diag) in scores.items():
+        out[name] = {**figures(c, p, m, char_accuracy=ch), **diag}
+    if lighting:
+        out["lighting"] = lighting_robustness(model, tests["synthetic_val"],
+                                              config.data.whiten)
+    kinds, parts = {}, []
     for kind, folder in kinds_test_sets(size, per_kind=KINDS_PER_KIND).items():
         if kind in REAL_KINDS:
             continue
-        c, p, _ = _scores(model, folder)
+        c, p, m, _ = _scores(model, folder)
         kinds[kind] = float(c.mean())
-        all_c.append(c)
-        all_p.append(p)
-    out["kinds_test"] = figures(np.concatenate(all_c), np.concatenate(all_p), per_kind=kinds)
+        parts.append((c, p, m))
+    out["kinds_test"] = figures(*map(np.concatenate, zip(*parts)), per_kind=kinds)
+    out["measure_version"] = MEASURE_VERSION
     return out
 
 
@@ -343,9 +361,8 @@ def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None =
     history = load_history(run)
     trace = json.loads((run / "trace.json").read_text()) if (run / "trace.json").is_file() \
         else None
-    final_run, pruned = run, None
+    final_run, pruned = _final_run(run, row), None
     if row.prune:
-        final_run = run.with_name(run.name + "-pruned")
         if not (final_run / "prune.json").is_file():
             prune_run(run, row.prune["ratio"], final_run, epochs=row.prune.get("epochs", 1))
         pruned = {"ratio": row.prune["ratio"], "epochs": row.prune.get("epochs", 1),
@@ -372,6 +389,60 @@ def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None =
                         started=started, directory=result.parent)
 
 
+def _final_run(run: Path, row: Row) -> Path:
+    """The run folder of the model a job measures: the trained run, or its pruned copy."""
+    return run.with_name(run.name + "-pruned") if row.prune else run
+
+
+def _measured_version(result: dict) -> int:
+    return int(result.get("measure_version") or 1)
+
+
+def remeasure_job(job: Job, runs_root: Path | None = None, results_root: Path | None = None,
+                  real_test=SHARED_REAL / "test", rows_dir: Path | None = None) -> Path:
+    """Measure a finished job again from its trained model, without training it again: its
+    figures become what :func:`measure` records now (:data:`MEASURE_VERSION`; the lighting
+    test, which no version has changed, is kept), while its training record (history, trace, pruning, wall time, commit, versions) stays, and its
+    ``meta["remeasured"]`` says with which commit and when. A job already at
+    :data:`MEASURE_VERSION` is left as it is. Return the result file."""
+    from lpr_lib.predict import load_model
+    from lpr_lib.repro import run_metadata, write_result
+
+    runs_root = Path(runs_root or RUNS_DIR / "ablation")
+    results_root = Path(results_root or RESULTS_DIR / "ablation")
+    row = load_row(job.row, rows_dir)
+    config = row_config(row, job.data, job.seed, job.scale, rows_dir)
+    result = job.result_path(results_root)
+    if not (result.is_file() and _same_config(result, config)):
+        raise FileNotFoundError(f"{job.key}: {result} holds no finished result of this "
+                                "config to measure again")
+    stored = json.loads(result.read_text(encoding="utf-8"))
+    if _measured_version(stored["result"]) >= MEASURE_VERSION:
+        return result
+    model_run = _final_run(job.run_dir(runs_root), row)
+    if not (model_run / "best.keras").is_file() and not (model_run / "last.keras").is_file():
+        raise FileNotFoundError(f"{job.key}: {model_run} holds no trained model; measuring "
+                                "again needs the run folder the job trained in")
+    if "real_test" in stored["result"] and not Path(real_test).is_dir():
+        raise FileNotFoundError(f"{job.key}: it was measured on the real test plates, and "
+                                f"{real_test} is not there")
+    started = time.time()
+    # version 2 did not change the lighting test, the slowest part: it is kept
+    figures = measure(load_model(model_run), config, real_test, lighting=False)
+    again = run_metadata(started=started)
+    meta = {**stored["meta"], "remeasured": {k: again[k] for k in
+                                             ("git_commit", "versions", "finished_at",
+                                              "run_seconds")}}
+    return write_result(result.stem, {**stored["result"], **figures}, directory=result.parent,
+                        meta=meta)
+
+
+def finished_jobs(scale: str = "book", results_root: Path | None = None) -> list[Job]:
+    """A job for every result file under ``results/ablation/<scale>/``, in the table's order."""
+    return [Job(r["row"], r["data"], int(r["seed"]), scale)
+            for r in load_results(scale, results_root)]
+
+
 # ------------------------------------------------------------------ the summary
 
 #: summary columns: (name, path into a result)
@@ -383,6 +454,10 @@ FIGURES = (
     ("real_test_r85", ("real_test", "at_0.85", "recall")),
     ("real_test_p999", ("real_test", "at_99.9", "precision")),
     ("real_test_r999", ("real_test", "at_99.9", "recall")),
+    ("real_test_p85_min", ("real_test", "min", "at_0.85", "precision")),
+    ("real_test_r85_min", ("real_test", "min", "at_0.85", "recall")),
+    ("real_test_p999_min", ("real_test", "min", "at_99.9", "precision")),
+    ("real_test_r999_min", ("real_test", "min", "at_99.9", "recall")),
     ("synthetic_val_p85", ("synthetic_val", "at_0.85", "precision")),
     ("synthetic_val_r85", ("synthetic_val", "at_0.85", "recall")),
     ("validation", ("validation", "plate_accuracy")),
@@ -568,7 +643,16 @@ def cli_ablate(args) -> int:
     scale = "full" if args.full else (getattr(args, "scale", None) or "book")
     runs_root = Path(args.runs) if args.runs else None
     results_root = Path(args.results) if args.results else None
-    if getattr(args, "close", False):
+    remeasure = getattr(args, "remeasure", False)
+    if remeasure and getattr(args, "close", False):
+        raise ConfigError("--remeasure measures finished jobs and --close plans new ones: "
+                          "give one of them")
+    if remeasure:
+        jobs = [j for j in finished_jobs(scale, results_root)
+                if (args.rows is None or j.row in args.rows)
+                and (args.data is None or j.data in args.data)
+                and (args.seeds is None or j.seed in args.seeds)]
+    elif getattr(args, "close", False):
         jobs = close_jobs(scale, results_root, args.rows, args.data, args.seeds)
         if not jobs:
             print("no pair is close in the results so far (a pair is judged once both its "
@@ -579,16 +663,27 @@ def cli_ablate(args) -> int:
     # every config is built (and so checked) before anything is trained
     configs = {job: row_config(job.row, job.data, job.seed, scale) for job in jobs}
     root = Path(results_root or RESULTS_DIR / "ablation")
+    if remeasure:  # a result of another config than the row's now is trained again, not
+        changed = [j for j in jobs if not _same_config(j.result_path(root), configs[j])]
+        jobs = [j for j in jobs if j not in changed]  # measured again
     if args.list:
         for job in jobs:
             path = job.result_path(root)
             done = path.is_file() and _same_config(path, configs[job])
+            if remeasure:
+                result = json.loads(path.read_text(encoding="utf-8"))["result"]
+                done = _measured_version(result) >= MEASURE_VERSION
             print(f"{'done' if done else 'todo'}  {scale}  {job.key}")
+    if remeasure and changed:
+        print(f"not measured again, as their rows' configs have changed since they were "
+              f"trained (train them again with lpr ablate): "
+              f"{', '.join(j.key for j in changed)}", file=sys.stderr)
+    if args.list:
         return 0
     for i, job in enumerate(jobs, 1):
         t = time.time()
         print(f"[{i}/{len(jobs)}] {scale} {job.key}", file=sys.stderr, flush=True)
-        path = run_job(job, runs_root, results_root)
+        path = (remeasure_job if remeasure else run_job)(job, runs_root, results_root)
         summarise(scale, results_root)
         print(f"[{i}/{len(jobs)}] {job.key}: {path} ({time.time() - t:.0f} s)",
               file=sys.stderr, flush=True)

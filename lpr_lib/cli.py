@@ -139,6 +139,10 @@ def _ablate_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--close", action="store_true",
                    help=f"the third seed ({SEEDS[2]}, or --seeds) for the rows of every pair "
                         "whose difference is at most twice its spread in the results so far")
+    a.add_argument("--remeasure", action="store_true",
+                   help="measure the finished jobs (of --rows, --data, --seeds) again from "
+                        "their trained models, without training, where their figures are "
+                        "older than what this version records")
     a.add_argument("--list", action="store_true", help="list the jobs, done or to do, and stop")
     a.add_argument("--runs", default=None, help="run folders' root (default runs/ablation)")
     a.add_argument("--results", default=None,

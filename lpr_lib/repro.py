@@ -119,8 +119,10 @@ def run_metadata(config=None, seed: int | None = None, started: float | None = N
 
 
 def write_result(name: str, data: dict, config=None, seed: int | None = None,
-                 started: float | None = None, directory: Path | None = None) -> Path:
-    """Write ``results/<name>.json`` with ``data`` and the run metadata; return its path.
+                 started: float | None = None, directory: Path | None = None,
+                 meta: dict | None = None) -> Path:
+    """Write ``results/<name>.json`` with ``data`` and the run metadata (or ``meta``, the
+    metadata of the run that produced ``data``, when it is given); return its path.
 
     The file is written to a temporary name and renamed, so that a killed run never
     leaves half a file where a good one was.
@@ -128,7 +130,8 @@ def write_result(name: str, data: dict, config=None, seed: int | None = None,
     directory = Path(directory or RESULTS_DIR)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
-    payload = {"result": data, "meta": run_metadata(config, seed, started)}
+    payload = {"result": data, "meta": meta if meta is not None
+               else run_metadata(config, seed, started)}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n",
                    encoding="utf-8")

@@ -151,10 +151,50 @@ def test_a_job_trains_measures_and_is_not_run_twice(tmp_path, monkeypatch):
     assert sum(r["synthetic_val"]["reliability"]["count"]) > 0
     assert set(r["lighting"]["accuracy"]) == {name for name, _, _ in ablation.LIGHTING}
     assert r["params"] < r["pruned"]["report"]["params_before"]
+    assert r["measure_version"] == ablation.MEASURE_VERSION
+    for name in ("validation", "synthetic_val", "kinds_test"):
+        # the least sure character is at least as sure as the product of all of them, so it
+        # accepts at least the plates the product accepts
+        assert r[name]["min"]["at_0.85"]["recall"] >= r[name]["at_0.85"]["recall"]
+    chosen = r["validation"]["min"]["at_99.9"]
+    assert chosen["threshold"] is None or chosen["precision"] >= 0.999
     stamp = path.stat().st_mtime_ns
     assert run_job(job, tmp_path / "runs", tmp_path / "results", real_test=tmp_path / "none",
                    rows_dir=rows) == path
     assert path.stat().st_mtime_ns == stamp  # done: skipped
+
+    # an older result (no "min" figures) is measured again from the trained model: the
+    # figures it had come back the same, the new ones are added, the training record stays
+    old = json.loads(path.read_text())
+    for name in ("validation", "synthetic_val", "kinds_test"):
+        del old["result"][name]["min"]
+    del old["result"]["measure_version"]
+    path.write_text(json.dumps(old))
+    again = ablation.remeasure_job(job, tmp_path / "runs", tmp_path / "results",
+                                   real_test=tmp_path / "none", rows_dir=rows)
+    new = json.loads(again.read_text())
+    assert new["result"]["measure_version"] == ablation.MEASURE_VERSION
+    assert new["result"]["kinds_test"]["min"] == r["kinds_test"]["min"]
+    for name in ("validation", "synthetic_val", "kinds_test"):
+        assert new["result"][name]["at_0.85"] == r[name]["at_0.85"]
+        assert new["result"][name]["plate_accuracy"] == r[name]["plate_accuracy"]
+    assert new["result"]["history"] == r["history"]
+    assert new["result"]["lighting"] == r["lighting"]
+    assert new["meta"]["run_seconds"] == meta["run_seconds"]
+    assert new["meta"]["git_commit"] == meta["git_commit"]
+    assert "git_commit" in new["meta"]["remeasured"]
+    stamp = again.stat().st_mtime_ns
+    ablation.remeasure_job(job, tmp_path / "runs", tmp_path / "results",
+                           real_test=tmp_path / "none", rows_dir=rows)
+    assert again.stat().st_mtime_ns == stamp  # up to date: left as it is
+
+    # measuring again needs the trained model, and says so when its run folder is gone
+    path.write_text(json.dumps(old))
+    shutil.rmtree(tmp_path / "runs" / "book" / "synthetic" / "v7")
+    with pytest.raises(FileNotFoundError, match="seed7-pruned holds no trained model"):
+        ablation.remeasure_job(job, tmp_path / "runs", tmp_path / "results",
+                               real_test=tmp_path / "none", rows_dir=rows)
+    assert json.loads(path.read_text()) == old  # nothing written
 
 
 def test_the_summary_is_the_mean_and_spread_of_the_results(tmp_path):
@@ -210,3 +250,26 @@ def test_close_plans_a_third_seed_for_the_rows_of_close_pairs(tmp_path, capsys):
     assert main(["ablate", "--close", "--list", "--results", str(root)]) == 0
     assert capsys.readouterr().out.split("\n")[:2] == ["todo  book  mixed/v1-seed4036",
                                                       "todo  book  mixed/v2-seed4036"]
+
+
+def test_remeasure_lists_the_finished_jobs_whose_figures_are_older(tmp_path, capsys):
+    from lpr_lib.cli import main
+
+    root = tmp_path / "results"
+    (root / "book" / "synthetic").mkdir(parents=True)
+    for row, version, config_seed in (("v1", 1, 5), ("v2", ablation.MEASURE_VERSION, 5),
+                                      ("v3", 1, 6)):  # v3's file holds another seed's config
+        res = {"row": row, "data": "synthetic", "seed": 5, "measure_version": version}
+        meta = {"config": row_config(row, "synthetic", config_seed).to_dict()}
+        (root / "book" / "synthetic" / f"{row}-seed5.json").write_text(
+            json.dumps({"result": res, "meta": meta}))
+    assert main(["ablate", "--remeasure", "--list", "--results", str(root)]) == 0
+    out = capsys.readouterr()
+    assert out.out.split("\n")[:2] == ["todo  book  synthetic/v1-seed5",
+                                       "done  book  synthetic/v2-seed5"]
+    assert "configs have changed" in out.err and "synthetic/v3-seed5" in out.err
+    assert main(["ablate", "--remeasure", "--list", "--rows", "v2", "--results",
+                 str(root)]) == 0
+    assert capsys.readouterr().out.strip() == "done  book  synthetic/v2-seed5"
+    assert main(["ablate", "--remeasure", "--close", "--results", str(root)]) != 0
+    assert "give one of them" in capsys.readouterr().err
