@@ -46,7 +46,9 @@ def by_row(results: list[dict], data: str | None = None) -> dict[str, list[dict]
 
 def seed_table(summary: list[dict], data: str = "mixed") -> list[dict]:
     """The seed's figures beside ours, row by row: the seed's "acc" (precision at its
-    threshold) and "recall", and ours on the real test at 0.85, with plate accuracy."""
+    threshold) and "recall", and ours on the real test at 0.85 (a plate's confidence the
+    product of its characters', and under ``_min`` the least sure one's), with plate
+    accuracy."""
     lines = {s["row"]: s for s in summary if s["data"] == data}
     out = []
     for name in ROWS:
@@ -60,6 +62,8 @@ def seed_table(summary: list[dict], data: str = "mixed") -> list[dict]:
                     "seed_diff": diff, "seeds": s.get("seeds", 0),
                     "precision_85": s.get("real_test_p85_mean"),
                     "recall_85": s.get("real_test_r85_mean"),
+                    "precision_85_min": s.get("real_test_p85_min_mean"),
+                    "recall_85_min": s.get("real_test_r85_min_mean"),
                     "plate_accuracy": s.get("real_test_mean"),
                     "plate_accuracy_std": s.get("real_test_std"),
                     "synthetic_val": s.get("synthetic_val_mean")})
@@ -412,7 +416,10 @@ def plot_backbones(results: list[dict], rows, data: str, latency: dict | None = 
 COLUMNS = {"synthetic_val": "synthetic val.", "real_test": "real test",
            "kinds_test": "kinds real plates lack", "real_test_p85": "real P@0.85",
            "real_test_r85": "real R@0.85", "real_test_p999": "real P@99.9%-thr.",
-           "real_test_r999": "real R@99.9%-thr.", "train_minutes": "train (min)",
+           "real_test_r999": "real R@99.9%-thr.", "real_test_p85_min": "real P@0.85, min",
+           "real_test_r85_min": "real R@0.85, min", "real_test_p999_min":
+           "real P@99.9%-thr., min", "real_test_r999_min": "real R@99.9%-thr., min",
+           "train_minutes": "train (min)",
            "last_epoch_gain": "last epoch's gain"}
 
 

@@ -24,10 +24,14 @@ def test_compare_names_the_base_and_judges_against_the_spread():
 
 
 def test_seed_table_puts_the_seed_beside_ours():
-    lines = rep.seed_table([_line("v1", "mixed", 0.5, 0.01)], "mixed")
+    lines = rep.seed_table([{**_line("v1", "mixed", 0.5, 0.01), "real_test_r85_min_mean": 0.3},
+                            _line("v2", "mixed", 0.6, 0.01)], "mixed")
     v1 = next(x for x in lines if x["row"] == "v1")
+    assert v1["recall_85_min"] == 0.3
     assert v1["seed_acc"] == 0.86 and v1["seed_diff"] == pytest.approx(0.10)
     assert v1["plate_accuracy"] == 0.5
+    v2 = next(x for x in lines if x["row"] == "v2")
+    assert v2["recall_85_min"] is None  # not in the line: not measured, not invented
     assert next(x for x in lines if x["row"] == "v4.3")["seed_acc"] is None
 
 
