@@ -374,11 +374,17 @@ def measured_ceiling():
     rows = [(r, LINES.get(("mixed", r))) for r in ("v4.0", "v5")]
     if any(line is None or line.get("real_test_r85_min_mean") is None for _, line in rows):
         return ""
-    parts = [f"{rep.LABELS[r]} {pct(r, 'mixed', 'real_test_r85')} with the product and "
-             f"{pct(r, 'mixed', 'real_test_r85_min')} with the least sure character"
+    parts = [f"{rep.LABELS[r]} {pct(r, 'mixed', 'real_test_r85')}% with the product and "
+             f"{pct(r, 'mixed', 'real_test_r85_min')}% with the least sure character"
              for r, _ in rows]
-    return ("Measured on the real test plates (mixed data), the share of all plates accepted "
+    text = ("Measured on the real test plates (mixed data), the share of all plates accepted "
             "at 0.85 and read right is, for " + "; for ".join(parts) + ". ")
+    (_, plain), (_, smoothed) = rows
+    if smoothed["real_test_r85_min_mean"] < plain["real_test_r85_min_mean"] / 2:
+        text += ("The margin between the target and 0.85 is small, and a plate's least sure "
+                 "character usually falls below 0.85, so the smoothed model accepts few "
+                 "plates with either confidence. ")
+    return text
 
 
 def smoothing():
