@@ -402,8 +402,9 @@ def remeasure_job(job: Job, runs_root: Path | None = None, results_root: Path | 
                   real_test=SHARED_REAL / "test", rows_dir: Path | None = None) -> Path:
     """Measure a finished job again from its trained model, without training it again: its
     figures become what :func:`measure` records now (:data:`MEASURE_VERSION`; the lighting
-    test, which no version has changed, is kept), while its training record (history, trace, pruning, wall time, commit, versions) stays, and its
-    ``meta["remeasured"]`` says with which commit and when. A job already at
+    test, which no version has changed, is kept), while its training record (history,
+    trace, pruning, wall time, commit, versions) stays, and its ``meta["remeasured"]`` says
+    with which commit and when. A job already at
     :data:`MEASURE_VERSION` is left as it is. Return the result file."""
     from lpr_lib.predict import load_model
     from lpr_lib.repro import run_metadata, write_result
@@ -663,9 +664,9 @@ def cli_ablate(args) -> int:
     # every config is built (and so checked) before anything is trained
     configs = {job: row_config(job.row, job.data, job.seed, scale) for job in jobs}
     root = Path(results_root or RESULTS_DIR / "ablation")
-    if remeasure:  # a result of another config than the row's now is trained again, not
+    if remeasure:  # a result of another config than its row's now needs training again
         changed = [j for j in jobs if not _same_config(j.result_path(root), configs[j])]
-        jobs = [j for j in jobs if j not in changed]  # measured again
+        jobs = [j for j in jobs if j not in changed]
     if args.list:
         for job in jobs:
             path = job.result_path(root)
