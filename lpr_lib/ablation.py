@@ -331,6 +331,14 @@ def _same_config(path: Path, config: ExperimentConfig) -> bool:
     return stored == config.to_dict()
 
 
+def _job_files(job: Job, runs_root, results_root, rows_dir):
+    """``(runs root, row, config, result file)`` of ``job``, the roots' defaults filled in."""
+    row = load_row(job.row, rows_dir)
+    config = row_config(row, job.data, job.seed, job.scale, rows_dir)
+    return (Path(runs_root or RUNS_DIR / "ablation"), row, config,
+            job.result_path(Path(results_root or RESULTS_DIR / "ablation")))
+
+
 def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None = None,
             real_test=SHARED_REAL / "test", rows_dir: Path | None = None) -> Path:
     """Train, (prune,) measure and record one job; return its result file. A job whose
@@ -342,11 +350,7 @@ def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None =
     from lpr_lib.trace import TrainingTrace
     from lpr_lib.train import _mix_parts, load_history, train
 
-    runs_root = Path(runs_root or RUNS_DIR / "ablation")
-    results_root = Path(results_root or RESULTS_DIR / "ablation")
-    row = load_row(job.row, rows_dir)
-    config = row_config(row, job.data, job.seed, job.scale, rows_dir)
-    result = job.result_path(results_root)
+    runs_root, row, config, result = _job_files(job, runs_root, results_root, rows_dir)
     if result.is_file() and _same_config(result, config):
         return result
     for source, _ in _mix_parts(config.data):
@@ -409,11 +413,7 @@ def remeasure_job(job: Job, runs_root: Path | None = None, results_root: Path | 
     from lpr_lib.predict import load_model
     from lpr_lib.repro import run_metadata, write_result
 
-    runs_root = Path(runs_root or RUNS_DIR / "ablation")
-    results_root = Path(results_root or RESULTS_DIR / "ablation")
-    row = load_row(job.row, rows_dir)
-    config = row_config(row, job.data, job.seed, job.scale, rows_dir)
-    result = job.result_path(results_root)
+    runs_root, row, config, result = _job_files(job, runs_root, results_root, rows_dir)
     if not (result.is_file() and _same_config(result, config)):
         raise FileNotFoundError(f"{job.key}: {result} holds no finished result of this "
                                 "config to measure again")

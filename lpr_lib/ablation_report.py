@@ -52,10 +52,11 @@ def seed_table(summary: list[dict], data: str = "mixed") -> list[dict]:
     lines = {s["row"]: s for s in summary if s["data"] == data}
     out = []
     for name in ROWS:
-        seed = load_row(name).seed_result or {}
+        row = load_row(name)
+        seed = row.seed_result or {}
         s = lines.get(name, {})
         diff = None
-        base = (load_row(name).bases or (None,))[0]
+        base = (row.bases or (None,))[0]
         if seed and base and load_row(base).seed_result:
             diff = seed["acc"] - load_row(base).seed_result["acc"]
         out.append({"row": name, "seed_acc": seed.get("acc"), "seed_recall": seed.get("recall"),

@@ -745,9 +745,10 @@ def conclusions_text(data, metric, what):
     return f"- {what}: " + "; ".join(groups) + "."
 
 
-def min_text():
-    """Chapter 18: how much more the least sure character's confidence accepts at 0.85."""
-    seed = [s for s in rep.seed_table(SUMMARY, "mixed")
+def min_text(table):
+    """Chapter 18: how much more the least sure character's confidence accepts at 0.85, from
+    the lines of :func:`lpr_lib.ablation_report.seed_table`."""
+    seed = [s for s in table
             if s["recall_85"] is not None and s["recall_85_min"] is not None
             and s["plate_accuracy"]]
     if not seed:
@@ -811,7 +812,7 @@ def table():
            "Ours: mixed data (synthetic plates with real crops, as the seed trained on real "
            "plates), mean of the seeds, on the 1,000 real test crops. The seed measured on "
            "its own test set, so only the differences between rows compare, not the "
-           "levels. " + min_text()),
+           "levels. " + min_text(seed)),
         md("## Every row, both data settings\n\n" + budget_text()),
         table_cell(list(ROWS), "synthetic",
                    ["synthetic_val", "real_test", "kinds_test", "real_test_r85",
