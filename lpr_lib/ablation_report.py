@@ -57,8 +57,9 @@ def seed_table(summary: list[dict], data: str = "mixed") -> list[dict]:
         s = lines.get(name, {})
         diff = None
         base = (row.bases or (None,))[0]
-        if seed and base and load_row(base).seed_result:
-            diff = seed["acc"] - load_row(base).seed_result["acc"]
+        theirs = load_row(base).seed_result if seed and base else None
+        if theirs:
+            diff = seed["acc"] - theirs["acc"]
         out.append({"row": name, "seed_acc": seed.get("acc"), "seed_recall": seed.get("recall"),
                     "seed_diff": diff, "seeds": s.get("seeds", 0),
                     "precision_85": s.get("real_test_p85_mean"),
