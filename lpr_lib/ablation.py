@@ -64,7 +64,9 @@ ROWS = ("baseline", "v1", "v2", "v3", "v4.0", "v4-radam", "v4.1", "v4.2", "v4.3"
 #: with only its schedule changed
 EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal", "final-cosine")
 DATA_SETTINGS = ("synthetic", "mixed")
-SCALES = ("book", "long", "full")
+#: the scales: one ``configs/ablation/scale_<name>.yaml`` each, the book's first
+SCALES = ("book", *sorted(p.stem[len("scale_"):] for p in ROWS_DIR.glob("scale_*.yaml")
+                          if p.stem != "scale_book"))
 #: the seeds of the table; apart by more than one, since a run's synthetic validation plates
 #: are rendered with its seed + 1 (no seed's validation set is another seed's training set)
 SEEDS = (2026, 3031, 4036)

@@ -121,7 +121,7 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _ablate_arguments(a: argparse.ArgumentParser) -> None:
-    from lpr_lib.ablation import DATA_SETTINGS, EXTRA_ROWS, ROWS, SEEDS
+    from lpr_lib.ablation import DATA_SETTINGS, EXTRA_ROWS, ROWS, SCALES, SEEDS
 
     a.add_argument("--rows", nargs="+", choices=ROWS + EXTRA_ROWS, metavar="ROW",
                    help=f"rows to run (default: the table's: {', '.join(ROWS)}; the chapters "
@@ -133,9 +133,10 @@ def _ablate_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--full", action="store_true",
                    help="the full-size table (configs/ablation/scale_full.yaml: hours a row "
                         "on a CPU) instead of the book's (the same as --scale full)")
-    a.add_argument("--scale", choices=("book", "long", "full"), default=None,
+    a.add_argument("--scale", choices=SCALES, default=None,
                    help="book (the default: configs/ablation/scale_book.yaml), long (the "
-                        "book's size for 4 times its steps: the convergence check) or full")
+                        "book's size for 4 times its steps: the convergence check), full, "
+                        "or any other configs/ablation/scale_NAME.yaml")
     a.add_argument("--close", action="store_true",
                    help=f"the third seed ({SEEDS[2]}, or --seeds) for the rows of every pair "
                         "whose difference is at most twice its spread in the results so far")
