@@ -49,7 +49,8 @@ import numpy as np
 from lpr_lib.config import ConfigError, ExperimentConfig, parse_yaml
 from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, SHARED_REAL
 
-__all__ = ["ROWS", "EXTRA_ROWS", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR", "Row", "load_row",
+__all__ = ["ROWS", "EXTRA_ROWS", "DISSECTION", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR",
+           "Row", "load_row",
            "row_config", "Job", "plan", "run_job", "summarise", "summary_lines",
            "load_results", "judge", "compare", "PRIMARY", "CLOSE_FACTOR", "close_pairs",
            "close_rows", "close_jobs", "remeasure_job", "finished_jobs", "MEASURE_VERSION",
@@ -62,7 +63,13 @@ ROWS = ("baseline", "v1", "v2", "v3", "v4.0", "v4-radam", "v4.1", "v4.2", "v4.3"
 #: rows the chapters add beside the table (``lpr ablate --rows ...`` runs them; the default
 #: plan does not): warm-up off for Adam and RAdam, the focal loss, and the seed's final recipe
 #: with only its schedule changed
-EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal", "final-cosine")
+EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal", "final-cosine",
+              *("final-ce", "final-adam", "final-flathead", "final-nol1", "final-l2gamma"))
+#: the rows that dissect the seed's final recipe: each replaces one of its parts by the
+#: book's choice (``final-cosine`` its schedule, ``final-l2gamma`` the other reading of its
+#: BatchNorm penalty)
+DISSECTION = ("final", "final-ce", "final-adam", "final-cosine", "final-flathead",
+              "final-nol1", "final-l2gamma")
 DATA_SETTINGS = ("synthetic", "mixed")
 #: the scales: one ``configs/ablation/scale_<name>.yaml`` each, the book's first
 SCALES = ("book", *sorted(p.stem[len("scale_"):] for p in ROWS_DIR.glob("scale_*.yaml")
