@@ -53,7 +53,8 @@ __all__ = ["ROWS", "EXTRA_ROWS", "DISSECTION", "DATA_SETTINGS", "SCALES", "SEEDS
            "Row", "load_row",
            "row_config", "Job", "plan", "run_job", "summarise", "summary_lines",
            "load_results", "judge", "compare", "PRIMARY", "CLOSE_FACTOR", "close_pairs",
-           "close_rows", "close_jobs", "remeasure_job", "finished_jobs", "MEASURE_VERSION",
+           "close_rows", "close_jobs", "paired", "CONVERGED_GAIN", "remeasure_job",
+           "finished_jobs", "MEASURE_VERSION",
            "cli_ablate"]
 
 ROWS_DIR = REPO_ROOT / "configs" / "ablation"
@@ -473,7 +474,11 @@ FIGURES = (
     ("validation", ("validation", "plate_accuracy")),
     ("train_minutes", ("train_seconds",)),
     ("last_epoch_gain", ("last_epoch_gain",)),
+    ("last_quarter_gain", ("last_quarter_gain",)),
 )
+#: a job has converged when its best validation plate accuracy rose by less than this over the
+#: last quarter of its epochs (0.5 points)
+CONVERGED_GAIN = 0.005
 
 
 def _last_epoch_gain(result: dict):
@@ -484,9 +489,23 @@ def _last_epoch_gain(result: dict):
     return acc[-1] - acc[-2] if len(acc) >= 2 else None
 
 
+def _last_quarter_gain(result: dict):
+    """How much the best validation plate accuracy so far rose over the last quarter of the
+    run's epochs (at least one): under :data:`CONVERGED_GAIN` the run has converged. The
+    best so far, since the checkpoint measured is the best on validation."""
+    acc = [h.get("val_chars_plate_acc") for h in result.get("history") or []]
+    acc = [a for a in acc if a is not None]
+    if len(acc) < 2:
+        return None
+    start = len(acc) - max(1, math.ceil(len(acc) / 4))
+    return max(acc) - max(acc[:start])
+
+
 def _get(result: dict, path):
     if path == ("last_epoch_gain",):
         return _last_epoch_gain(result)
+    if path == ("last_quarter_gain",):
+        return _last_quarter_gain(result)
     value = result
     for key in path:
         if not isinstance(value, dict) or value.get(key) is None:
@@ -526,10 +545,11 @@ def summarise(scale: str = "book", results_root: Path | None = None) -> list[dic
     root = Path(results_root or RESULTS_DIR / "ablation") / scale
     runs, summary = summary_lines(load_results(scale, results_root))
     root.mkdir(parents=True, exist_ok=True)
-    columns = ["data", "row", "seeds"] + [f"{n}_{s}" for n, _ in FIGURES for s in ("mean", "std")]
+    columns = ["data", "row", "seeds", "converged"] + [f"{n}_{s}" for n, _ in FIGURES
+                                                      for s in ("mean", "std")]
     for name, lines, cols in (("summary.csv", summary, columns),
                               ("runs.csv", runs, ["data", "row", "seed",
-                                                  *[n for n, _ in FIGURES]])):
+                                                  *[n for n, _ in FIGURES], "converged"])):
         tmp = root / (name + ".tmp")
         tmp.write_text(_csv(lines, cols), encoding="utf-8")
         tmp.replace(root / name)
@@ -540,13 +560,17 @@ def summary_lines(results: list[dict]) -> tuple[list[dict], list[dict]]:
     """``(runs, summary)`` of :func:`summarise`, computed without writing anything."""
     runs = [{"data": r["data"], "row": r["row"], "seed": r["seed"],
              **{name: _get(r, path) for name, path in FIGURES}} for r in results]
+    for r in runs:
+        gain = r["last_quarter_gain"]
+        r["converged"] = None if gain is None else bool(gain < CONVERGED_GAIN)
     summary = []
     for data in DATA_SETTINGS:
         for row in ROWS + EXTRA_ROWS:
             mine = [r for r in runs if r["data"] == data and r["row"] == row]
             if not mine:
                 continue
-            line = {"data": data, "row": row, "seeds": len(mine)}
+            line = {"data": data, "row": row, "seeds": len(mine),
+                    "converged": sum(bool(r["converged"]) for r in mine)}
             for name, _ in FIGURES:
                 values = [r[name] for r in mine if r[name] is not None]
                 line[f"{name}_mean"] = float(np.mean(values)) if values else None
@@ -594,6 +618,44 @@ def compare(summary: list[dict], data: str, metric: str = "real_test") -> list[d
         out.append({"row": name, "base": base, "mean": lines[name].get(f"{metric}_mean"),
                     "std": lines[name].get(f"{metric}_std"), "seeds": lines[name]["seeds"],
                     **judge(lines[name], lines.get(base, {}), metric)})
+    return out
+
+
+#: the confidence of :func:`paired`'s interval
+CONFIDENCE = 0.95
+
+
+def paired(runs: list[dict], row: str, base: str, data: str, metric: str,
+           confidence: float = CONFIDENCE) -> dict:
+    """``row`` minus ``base`` on ``metric`` (a :data:`FIGURES` name) in the data setting
+    ``data``, paired by seed: the seeds both rows have, the differences, their mean and its
+    ``confidence`` t interval over seeds, and the verdict: ``"higher"`` or ``"lower"`` when
+    the interval excludes zero, ``"not resolved at N seeds"`` when it does not, ``"one
+    seed"`` when only one seed is shared. ``runs``: the per-job lines of
+    :func:`summary_lines`."""
+    from scipy import stats
+
+    def values(name):
+        return {r["seed"]: r[metric] for r in runs
+                if r["data"] == data and r["row"] == name and r.get(metric) is not None}
+
+    mine, theirs = values(row), values(base)
+    seeds = sorted(set(mine) & set(theirs))
+    diffs = [mine[s] - theirs[s] for s in seeds]
+    out = {"row": row, "base": base, "data": data, "metric": metric, "seeds": seeds,
+           "diffs": diffs, "n": len(diffs), "mean": None, "low": None, "high": None,
+           "verdict": None}
+    if not diffs:
+        return out
+    out["mean"] = float(np.mean(diffs))
+    if len(diffs) < 2:
+        out["verdict"] = "one seed"
+        return out
+    half = (stats.t.ppf(0.5 + confidence / 2, len(diffs) - 1)
+            * float(np.std(diffs, ddof=1)) / math.sqrt(len(diffs)))
+    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    out["verdict"] = ("higher" if out["low"] > 0 else "lower" if out["high"] < 0
+                      else f"not resolved at {len(diffs)} seeds")
     return out
 
 

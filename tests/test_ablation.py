@@ -273,3 +273,52 @@ def test_remeasure_lists_the_finished_jobs_whose_figures_are_older(tmp_path, cap
     assert capsys.readouterr().out.strip() == "done  book  synthetic/v2-seed5"
     assert main(["ablate", "--remeasure", "--close", "--results", str(root)]) != 0
     assert "give one of them" in capsys.readouterr().err
+
+
+def test_paired_interval_matches_scipys_paired_t_test():
+    """``paired``'s interval is the paired t interval (checked against scipy's ttest_rel),
+    over the seeds both rows share, and its verdict follows whether it holds zero."""
+    from scipy import stats
+
+    from lpr_lib.ablation import paired
+
+    a = {2026: 0.61, 3031: 0.58, 4036: 0.66, 5041: 0.60}
+    b = {2026: 0.55, 3031: 0.56, 4036: 0.57, 9999: 0.10}  # 9999: base only, not paired
+    runs = ([{"data": "mixed", "row": "x", "seed": s, "real_test": v} for s, v in a.items()]
+            + [{"data": "mixed", "row": "y", "seed": s, "real_test": v} for s, v in b.items()]
+            + [{"data": "synthetic", "row": "x", "seed": 2026, "real_test": 0.0}])
+    p = paired(runs, "x", "y", "mixed", "real_test")
+    assert p["seeds"] == [2026, 3031, 4036] and p["n"] == 3
+    ref = stats.ttest_rel([a[s] for s in p["seeds"]], [b[s] for s in p["seeds"]])
+    ci = ref.confidence_interval(0.95)
+    assert p["mean"] == pytest.approx(0.0567, abs=1e-4)
+    assert (p["low"], p["high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert p["verdict"] == ("higher" if ci.low > 0 else "not resolved at 3 seeds")
+    lower = paired(runs, "y", "x", "mixed", "real_test")
+    assert lower["low"] == pytest.approx(-p["high"]) and lower["mean"] == pytest.approx(-p["mean"])
+    runs_far = [dict(r, real_test=r["real_test"] + (0.3 if r["row"] == "x" else 0))
+                for r in runs]
+    assert paired(runs_far, "x", "y", "mixed", "real_test")["verdict"] == "higher"
+    assert paired(runs_far, "y", "x", "mixed", "real_test")["verdict"] == "lower"
+    one = paired(runs, "x", "y", "synthetic", "real_test")
+    assert one["n"] == 0 and one["verdict"] is None
+
+
+def test_last_quarter_gain_and_convergence():
+    from lpr_lib.ablation import CONVERGED_GAIN, _last_quarter_gain, summary_lines
+
+    def result(accs, seed=2026):
+        return {"data": "synthetic", "row": "v4.0", "seed": seed,
+                "history": [{"val_chars_plate_acc": a} for a in accs]}
+
+    # 8 epochs: the last quarter is epochs 6-7; best before it 0.80, best in it 0.803
+    flat = result([0.1, 0.5, 0.7, 0.75, 0.79, 0.80, 0.80, 0.803])
+    climbing = result([0.1, 0.5, 0.7, 0.75, 0.79, 0.80, 0.82, 0.85], seed=3031)
+    assert _last_quarter_gain(flat) == pytest.approx(0.003)
+    assert _last_quarter_gain(climbing) == pytest.approx(0.05)
+    assert _last_quarter_gain(result([0.4, 0.5, 0.45])) == pytest.approx(0.0)  # a dip: best
+    assert _last_quarter_gain(result([0.4])) is None
+    runs, summary = summary_lines([flat, climbing])
+    assert [r["converged"] for r in runs] == [True, False]
+    assert CONVERGED_GAIN == 0.005
+    assert summary[0]["converged"] == 1 and summary[0]["seeds"] == 2
