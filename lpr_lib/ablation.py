@@ -53,7 +53,7 @@ __all__ = ["ROWS", "EXTRA_ROWS", "DISSECTION", "DATA_SETTINGS", "SCALES", "SEEDS
            "Row", "load_row",
            "row_config", "Job", "plan", "run_job", "summarise", "summary_lines",
            "load_results", "judge", "compare", "PRIMARY", "CLOSE_FACTOR", "close_pairs",
-           "close_rows", "close_jobs", "paired", "CONVERGED_GAIN", "remeasure_job",
+           "close_rows", "close_jobs", "paired", "prune_epochs", "CONVERGED_GAIN", "remeasure_job",
            "finished_jobs", "MEASURE_VERSION",
            "cli_ablate"]
 
@@ -154,10 +154,14 @@ def load_row(name: str, rows_dir: Path | None = None) -> Row:
         config = _merge(config, data.get("config") or {})
         prune = data.get("prune", prune)
     head = chain[0][1]
-    if prune is not None and not (isinstance(prune, dict) and set(prune) <= {"ratio", "epochs"}
-                                  and 0 <= prune.get("ratio", -1) < 1):
+    if prune is not None and not (isinstance(prune, dict)
+                                  and set(prune) <= {"ratio", "epochs", "share"}
+                                  and not {"epochs", "share"} <= set(prune)
+                                  and 0 <= prune.get("ratio", -1) < 1
+                                  and 0 < prune.get("share", 0.5) < 1):
         raise ConfigError(f"{rows_dir / (name + '.yaml')}: prune must be "
-                          f"{{ratio: in [0, 1), epochs: N}}, got {prune!r}")
+                          f"{{ratio: in [0, 1), epochs: N}} or {{ratio: R, share: S in (0, 1)}},"
+                          f" got {prune!r}")
     text = (rows_dir / f"{name}.yaml").read_text(encoding="utf-8")
     description = " ".join(line.lstrip("# ").strip() for line in text.splitlines()
                            if line.startswith("#"))
@@ -179,7 +183,19 @@ def row_config(row: str | Row, data: str, seed: int, scale: str = "book",
     tree = _merge(tree, _read_yaml(rows_dir / f"data_{data}.yaml"))
     tree = _merge(tree, {"name": f"ablation-{scale}-{data}-{row.name}-seed{seed}",
                          "seed": int(seed)})
+    if row.prune and "share" in row.prune:  # the fine-tuning's epochs come out of the budget
+        tree["epochs"] -= prune_epochs(row, tree["epochs"])
     return ExperimentConfig.from_dict(tree, source=f"ablation row {row.name} ({data}, {scale})")
+
+
+def prune_epochs(row: Row, budget: int) -> int:
+    """The fine-tuning epochs after ``row``'s cut: ``prune.epochs``, or ``prune.share`` of the
+    scale's ``budget`` epochs (at least one, and one fewer than the budget), which
+    :func:`row_config` then takes off the sparsity training so that training, cut and
+    fine-tuning together take the budget of every other row."""
+    if "share" not in row.prune:
+        return int(row.prune.get("epochs", 1))
+    return min(max(1, round(row.prune["share"] * budget)), budget - 1)
 
 
 @dataclass(frozen=True)
@@ -377,9 +393,11 @@ def run_job(job: Job, runs_root: Path | None = None, results_root: Path | None =
         else None
     final_run, pruned = _final_run(run, row), None
     if row.prune:
+        budget = _read_yaml(Path(rows_dir or ROWS_DIR) / f"scale_{job.scale}.yaml")["epochs"]
+        epochs = prune_epochs(row, budget)
         if not (final_run / "prune.json").is_file():
-            prune_run(run, row.prune["ratio"], final_run, epochs=row.prune.get("epochs", 1))
-        pruned = {"ratio": row.prune["ratio"], "epochs": row.prune.get("epochs", 1),
+            prune_run(run, row.prune["ratio"], final_run, epochs=epochs)
+        pruned = {"ratio": row.prune["ratio"], "epochs": epochs,
                   "history": load_history(final_run),
                   "report": json.loads((final_run / "prune.json").read_text())["result"]}
     model = load_model(final_run)

@@ -322,3 +322,28 @@ def test_last_quarter_gain_and_convergence():
     assert [r["converged"] for r in runs] == [True, False]
     assert CONVERGED_GAIN == 0.005
     assert summary[0]["converged"] == 1 and summary[0]["seeds"] == 2
+
+
+def test_a_prune_share_takes_the_fine_tuning_out_of_the_budget(tmp_path):
+    """``prune: {share: S}``: training, cut and fine-tuning together take the scale's epochs."""
+    from lpr_lib.ablation import load_row, prune_epochs
+
+    for path in ROWS_DIR.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "slim.yaml").write_text(
+        "row: slim\nbase: v4.0\nprune: {ratio: 0.5, share: 0.25}\n"
+        "config:\n  model: {bn_decay: 1.0e-2, bn_decay_type: l1}\n", encoding="utf-8")
+    row = load_row("slim", tmp_path)
+    budget = row_config("v4.0", "synthetic", 2026, "long", tmp_path).epochs
+    assert budget == 16
+    assert prune_epochs(row, budget) == 4
+    assert row_config(row, "synthetic", 2026, "long", tmp_path).epochs == 12
+    assert prune_epochs(row, 2) == 1 and prune_epochs(row, 1) == 0  # never the whole budget
+    (tmp_path / "both.yaml").write_text("row: both\nbase: v4.0\n"
+                                        "prune: {ratio: 0.5, share: 0.25, epochs: 2}\n")
+    (tmp_path / "whole.yaml").write_text("row: whole\nbase: v4.0\n"
+                                         "prune: {ratio: 0.5, share: 1.0}\n")
+    for bad in ("both", "whole"):
+        with pytest.raises(ConfigError, match="prune must be"):
+            load_row(bad, tmp_path)
+    assert prune_epochs(load_row("v7"), 16) == load_row("v7").prune.get("epochs", 1)
