@@ -307,7 +307,8 @@ def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test",
 
     size = tuple(config.data.image_size)
     tests = {"synthetic_val": synthetic_folder(config.data.val_size or 2048, size,
-                                               config.seed + 1, synth=config.data.synth)}
+                                               config.seed + 1,
+                                               synth=config.data.synth.override_clean())}
     if Path(real_test).is_dir():
         tests["real_test"] = Path(real_test)
 

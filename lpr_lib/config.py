@@ -630,6 +630,12 @@ class SynthConfig(ConfigModel):
                    if d != defaults.get(k)}
         return {**out, "degradations": changed} if changed else out
 
+    def override_clean(self) -> "SynthConfig":
+        """These settings with every label right (``label_noise`` 0): what validation and
+        test plates are rendered with, so that a run trained on noisy labels is judged on
+        true ones."""
+        return self.model_copy(update={"label_noise": 0.0})
+
 
 # ================================================================== augmentation
 

@@ -141,7 +141,8 @@ def prepare_data(config: ExperimentConfig):
                         check=True if d.train is not None else "labels", **common,
                         **epoch_of(steps))
     if val_src is None and d.val_size:
-        val_src = synthetic_folder(d.val_size, size, config.seed + 1, synth=d.synth)
+        val_src = synthetic_folder(d.val_size, size, config.seed + 1,  # labels always right
+                                   synth=d.synth.override_clean())
     val_ds = None
     if val_src is not None:
         val_ds = make(val_src, augment=False, shuffle=False, repeat=False, **common)
