@@ -49,8 +49,8 @@ import numpy as np
 from lpr_lib.config import ConfigError, ExperimentConfig, parse_yaml
 from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, SHARED_REAL
 
-__all__ = ["ROWS", "EXTRA_ROWS", "DISSECTION", "DATA_SETTINGS", "SCALES", "SEEDS", "ROWS_DIR",
-           "Row", "load_row",
+__all__ = ["ROWS", "EXTRA_ROWS", "DISSECTION", "NOISE", "DATA_SETTINGS", "SCALES", "SEEDS",
+           "ROWS_DIR", "Row", "load_row",
            "row_config", "Job", "plan", "run_job", "summarise", "summary_lines",
            "load_results", "judge", "compare", "PRIMARY", "CLOSE_FACTOR", "close_pairs",
            "close_rows", "close_jobs", "paired", "prune_epochs", "CONVERGED_GAIN", "remeasure_job",
@@ -61,11 +61,15 @@ ROWS_DIR = REPO_ROOT / "configs" / "ablation"
 #: the table's rows, in the seed's order (v4.3-v4.5 and v7 the seed never measured)
 ROWS = ("baseline", "v1", "v2", "v3", "v4.0", "v4-radam", "v4.1", "v4.2", "v4.3", "v4.4",
         "v4.5", "v5", "v6", "v6-multi", "v7", "final", "final-flatten")
+#: the rows that test GHM against label noise (synthetic data): cross-entropy, global and
+#: label-wise GHM with 5% and 15% of the training labels wrong (0% is the table's own rows)
+NOISE = tuple(f"{r}-noise{n}" for r in ("v4.0", "v6", "v6-multi") for n in (5, 15))
 #: rows the chapters add beside the table (``lpr ablate --rows ...`` runs them; the default
-#: plan does not): warm-up off for Adam and RAdam, the focal loss, and the seed's final recipe
-#: with only its schedule changed
+#: plan does not): warm-up off for Adam and RAdam, the focal loss, the dissection of the
+#: seed's final recipe (:data:`DISSECTION`) and GHM under label noise (:data:`NOISE`)
 EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal", "final-cosine",
-              *("final-ce", "final-adam", "final-flathead", "final-nol1", "final-l2gamma"))
+              *("final-ce", "final-adam", "final-flathead", "final-nol1", "final-l2gamma"),
+              *NOISE)
 #: the rows that dissect the seed's final recipe: each replaces one of its parts by the
 #: book's choice (``final-cosine`` its schedule, ``final-l2gamma`` the other reading of its
 #: BatchNorm penalty)
