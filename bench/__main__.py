@@ -10,9 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import GOAL_MS, LPRNET, RESULTS, SETTINGS
+from bench import GOAL_MS, RESULTS, SETTINGS
 
-PARTS = ("machine", "latency", "accuracy", "training", "synth")
+PARTS = ("machine", "readers", "latency", "accuracy", "training", "synth")
 
 
 class Log:
@@ -100,6 +100,9 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", default=None,
                    help="the models of latency and accuracy (default: the six backbones, "
                         "mixed and slim)")
+    p.add_argument("--readers", nargs="+", default=None, metavar="READER",
+                   help="the readers of the readers part (default: mixed slim synthetic "
+                        "lprnet hyperlpr)")
     p.add_argument("--train", nargs="+", default=None, metavar="BACKBONE:WIDTH",
                    help="the training rows (default: every backbone at the default width, and "
                         "resnet18 at 0.25 and 0.5)")
@@ -113,8 +116,13 @@ def main(argv=None) -> int:
             p.error(f"--train takes BACKBONE:WIDTH, such as resnet18:0.5, not {args.train}")
     out_dir = Path(args.out)
     log = Log()
-    from bench import accuracy, latency
+    from bench import accuracy, latency, readers
     from bench.models import SHIPPED, model_names, prepare
+
+    unknown = sorted(set(args.readers or []) - set(readers.READERS))
+    if unknown:
+        p.error(f"unknown reader(s) {', '.join(unknown)}: choose among "
+                f"{', '.join(readers.READERS)}")
 
     names = args.models or model_names()
     unknown = sorted(set(names) - set(model_names()))
@@ -127,7 +135,7 @@ def main(argv=None) -> int:
         p.error(f"unknown backbone(s) {', '.join(unknown)} in --train: choose among "
                 f"{', '.join(BACKBONES)}")
     config = {"quick": quick, "parts": args.parts, "models": names, "settings": SETTINGS,
-              "train": args.train}
+              "train": args.train, "readers": args.readers or list(readers.READERS)}
     log(f"make bench{' (quick mode)' if quick else ''}: {', '.join(args.parts)} -> {out_dir}")
     workdir = Path(tempfile.mkdtemp(prefix="lpr_bench_"))
     written, seconds, begun = [], {}, time.time()
@@ -136,6 +144,12 @@ def main(argv=None) -> int:
             started = time.time()
             written.append(write_result("machine", machine_part(quick, log), config=config,
                                         started=started, directory=out_dir))
+        if "readers" in args.parts:
+            started = time.time()
+            log("plate readers side by side, one thread each")
+            result = readers.measure(workdir, quick, log, args.readers or readers.READERS)
+            written.append(write_result("readers", result, config=config, started=started,
+                                        directory=out_dir))
         peak = _read_peak(out_dir)
         wanted = [n for n in names if "latency" in args.parts
                   or ("accuracy" in args.parts and n in SHIPPED)]
@@ -150,7 +164,8 @@ def main(argv=None) -> int:
             started = time.time()
             result = {"peak_gflops": {k: v["gflops_best"] for k, v in (peak or {}).items()},
                       "settings": SETTINGS, "quick": quick,
-                      "reference": {"lprnet": LPRNET, "goal_ms_b1_t1": GOAL_MS}, "models": {}}
+                      "reference": {"lprnet": readers.lprnet_reference(out_dir),
+                                    "goal_ms_b1_t1": GOAL_MS}, "models": {}}
             for name in names:
                 log(f"  timing {name}")
                 info, paths = prepared[name]

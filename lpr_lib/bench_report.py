@@ -14,7 +14,9 @@ from pathlib import Path
 from lpr_lib.repro import RESULTS_DIR
 
 __all__ = ["BENCH_DIR", "PARTS", "FORMAT_LABELS", "FORMAT_COLORS", "load_bench", "latency_frame",
-           "accuracy_frame", "training_frame", "best_format", "machine_lines", "grouped_bars"]
+           "accuracy_frame", "training_frame", "best_format", "machine_lines", "grouped_bars",
+           "load_readers", "readers_frame", "reader_latency_frame", "province_frame",
+           "lprnet_reference", "READER_LABELS"]
 
 BENCH_DIR = RESULTS_DIR / "bench"
 PARTS = ("machine", "latency", "accuracy", "training", "synth")
@@ -37,6 +39,9 @@ def load_bench(directory=None) -> dict:
     run = directory / "run.json"  # the run's duration (written last: absent if it was killed)
     if run.is_file():
         out["run"] = json.loads(run.read_text(encoding="utf-8"))
+    readers = directory / "readers.json"  # the readers side by side, when they were measured
+    if readers.is_file():
+        out["readers"] = json.loads(readers.read_text(encoding="utf-8"))
     return out
 
 
@@ -154,3 +159,91 @@ def grouped_bars(ax, frame, value: str, models, low: str | None = None,
                error_kw={"elinewidth": 0.8})
     ax.set_xticks(centre, list(models), rotation=30, ha="right")
     return ax
+
+
+# ------------------------------------------------------------------ the readers side by side
+
+#: the readers of ``readers.json`` in the order the chapters show them, with their names there
+READER_LABELS = {"mixed": "ours: mixed", "slim": "ours: slim", "synthetic": "ours: synthetic",
+                 "lprnet": "LPRNet", "hyperlpr": "HyperLPR"}
+
+
+def load_readers(directory=None) -> dict:
+    """``readers.json`` of ``directory`` (default ``results/bench``): ``{"result", "meta"}``;
+    a clear error when it is missing."""
+    path = Path(directory or BENCH_DIR) / "readers.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; python -m bench --parts readers writes it")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def readers_frame(readers: dict):
+    """One row per (reader, set) measured: plate, character and province (first position)
+    accuracy, the share of crops without a reading, the number of crops. Readers that were
+    skipped are left out (the file says why, under the reader)."""
+    import pandas as pd
+
+    result = readers.get("result", readers)
+    rows = []
+    for reader, r in result["readers"].items():
+        for name, s in r.get("sets", {}).items():
+            rows.append({"reader": reader, "set": name, "plates": s["plates"],
+                         "plate_accuracy": s["plate_accuracy"],
+                         "char_accuracy": s["char_accuracy"],
+                         "province_accuracy": s["per_position"][0],
+                         "no_reading": s["no_reading"]})
+    return pd.DataFrame(rows)
+
+
+def reader_latency_frame(readers: dict):
+    """One row per (reader, way of timing): median and IQR in ms of one crop at batch 1 on
+    one thread (``end_to_end``: a decoded crop to its text; ``model``: the network alone)."""
+    import pandas as pd
+
+    result = readers.get("result", readers)
+    rows = []
+    for reader, r in result["readers"].items():
+        for how, t in r.get("latency", {}).items():
+            if "median_ms" in t:
+                rows.append({"reader": reader, "timing": how, "ms": t["median_ms"],
+                             "iqr_low": t["iqr_ms"][0], "iqr_high": t["iqr_ms"][1],
+                             "repeats": t["repeats"]})
+    return pd.DataFrame(rows)
+
+
+def province_frame(readers: dict, set_name: str):
+    """One row per (reader, province) of ``set_name``: its crops, plate accuracy and the
+    accuracy of the province character."""
+    import pandas as pd
+
+    result = readers.get("result", readers)
+    rows = []
+    for reader, r in result["readers"].items():
+        s = r.get("sets", {}).get(set_name)
+        for province, p in (s or {}).get("provinces", {}).items():
+            rows.append({"reader": reader, "province": province, **p})
+    return pd.DataFrame(rows)
+
+
+def lprnet_reference(directory=None) -> dict:
+    """LPRNet's measured figures, from ``readers.json`` in ``directory`` (default
+    ``results/bench``): its network's time at batch 1 on one thread (``ms_b1_t1``; a crop to
+    its text: ``ms_b1_t1_end_to_end``), its parameters and its plate accuracy on the real
+    test crops; ``{"missing": why}`` when they were not measured. ``make bench`` writes this
+    into the latency file's reference; read it from here, never type it in."""
+    path = Path(directory or BENCH_DIR) / "readers.json"
+    if not path.is_file():
+        return {"missing": f"{path} does not exist: python -m bench --parts readers writes it"}
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    row = payload["result"]["readers"].get("lprnet", {})
+    if "latency" not in row:
+        return {"missing": f"{path}: LPRNet was not measured ({row.get('skipped', 'absent')})"}
+    test = row["sets"].get("real_test", {})
+    inside = Path(directory or BENCH_DIR).resolve() == BENCH_DIR.resolve()
+    return {"ms_b1_t1": row["latency"]["model"]["median_ms"],
+            "ms_b1_t1_end_to_end": row["latency"]["end_to_end"]["median_ms"],
+            "params": row["params"],
+            "real_test_plate_accuracy": test.get("plate_accuracy"),
+            "real_test_char_accuracy": test.get("char_accuracy"),
+            "source": "results/bench/readers.json" if inside else str(path),
+            "git_commit": payload["meta"].get("git_commit")}
