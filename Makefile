@@ -9,13 +9,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lpr-installed
 JOBS   ?= 2
 
-.PHONY: book check-book test lint unit notebooks install clean help chapter bench
+.PHONY: book check-book test lint unit notebooks install clean help bench
 
 help:
 	@echo "make book   build the HTML book into _build/html"
 	@echo "make test   ruff, unit tests, nbval on every notebook (LPR_QUICK=1)"
 	@echo "make check-book   build the book, open every page in headless Chromium"
-	@echo "make chapter CH=04   re-execute a chapter at full size, in place, with its figures"
 	@echo "make bench  speed, size and formats into results/bench/ (~15-20 min on 2 quiet cores;"
 	@echo "            LPR_QUICK=1 make bench: the same code in a few minutes, to check it)"
 
@@ -31,25 +30,37 @@ test: lint unit notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python tools/lint_chapters.py
 
 unit: $(STAMP)
 	LPR_QUICK=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
 
+# every chapter as a notebook (jupytext) in build/ (beside book/: the chapters' relative
+# paths hold), the cells tagged nbval-check-output carrying the outputs recorded from results/
+# (book/outputs/); nbval runs each in quick mode and compares those cells' outputs
 notebooks: $(STAMP)
+	rm -f build/[0-9][0-9]_*.ipynb
+	$(BIN)/python tools/chapter_notebooks.py build build
 	LPR_QUICK=1 $(BIN)/python -m pytest --nbval-lax --sanitize-with .nbval_sanitize.cfg \
-		-p no:randomly book/
+		-p no:randomly build/
+
+# The chapters are executed by the build (Jupyter Book's cache, _build/.jupyter_cache); the
+# cache is dropped when results/, the library, configs or the data samples changed since it
+# was made, so that the book always shows what results/ holds.
+CACHE := _build/.jupyter_cache
 
 book: $(STAMP)
 	$(BIN)/python tools/check_notebooks.py book
-	rm -rf _build _mathjax
+	@if [ ! -f $(CACHE)/.made ] || [ -n "$$(find results lpr_lib configs data_samples -type f \
+		! -name '*.pyc' -newer $(CACHE)/.made -print -quit)" ]; then rm -rf $(CACHE); fi
+	rm -rf _build/html _build/jupyter_execute _build/.doctrees _mathjax
 	$(BIN)/python tools/local_mathjax.py _mathjax
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+	$(BIN)/python tools/check_notebooks.py _build/jupyter_execute
+	touch $(CACHE)/.made
 
 check-book: book
 	$(BIN)/python tools/check_rendered_book.py _build/html --screenshots _build/screenshots
-
-chapter: $(STAMP)
-	$(BIN)/python tools/run_chapter.py $(CH)
 
 # latency per model and format, accuracy of the exports, training and generator throughput,
 # the machine's peak: results/bench/*.json (bench/__init__.py says what each file holds)

@@ -6,6 +6,7 @@ import os
 import platform
 import random
 import subprocess
+import sys
 import time
 from datetime import datetime, UTC
 from importlib import metadata
@@ -78,16 +79,52 @@ def _seed_keras_only(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def git_commit() -> str:
-    """The current commit of the repository (with ``-dirty`` when files changed), or ``unknown``."""
+#: Set to 1 to let :func:`write_result` write ``results/`` from a tree with uncommitted
+#: changes (the file then records ``"dirty": true``); the same as ``allow_dirty=True``.
+ALLOW_DIRTY_ENV = "LPR_ALLOW_DIRTY"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=10).stdout.rstrip()
+
+
+def git_dirty() -> list[str]:
+    """The tracked files changed since the last commit (``git status``), less those under
+    ``results/`` and ``runs/``: a result file records the code that made it, and writing
+    results is what a run does. Empty outside a git checkout."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout
-        return (sha or "unknown") + ("-dirty" if sha and dirty.strip() else "")
+        lines = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                     ":(exclude)results", ":(exclude)runs").splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line[3:] for line in lines if line.strip()]
+
+
+def git_commit() -> str:
+    """The current commit of the repository (with ``-dirty`` when tracked files outside
+    ``results/`` changed), or ``unknown``."""
+    try:
+        sha = _git("rev-parse", "HEAD").strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return (sha or "unknown") + ("-dirty" if sha and git_dirty() else "")
+
+
+def command_line() -> list[str]:
+    """The command that is running, as typed (``sys.argv``, the script relative to the
+    repository when it lies inside it)."""
+    argv = list(sys.argv)
+    if argv:
+        try:
+            argv[0] = Path(argv[0]).resolve().relative_to(REPO_ROOT).as_posix()
+        except (ValueError, OSError):
+            argv[0] = Path(argv[0]).name
+    return argv
+
+
+class DirtyTreeError(RuntimeError):
+    """A result file for ``results/`` asked for from uncommitted code."""
 
 
 def library_versions() -> dict[str, str]:
@@ -104,7 +141,9 @@ def run_metadata(config=None, seed: int | None = None, started: float | None = N
     """What every result file records: config, seed, git commit, versions, machine and time."""
     now = time.time()
     meta = {
+        "command": command_line(),
         "git_commit": git_commit(),
+        "dirty": bool(git_dirty()),
         "seed": seed,
         "config": config,
         "versions": library_versions(),
@@ -120,20 +159,48 @@ def run_metadata(config=None, seed: int | None = None, started: float | None = N
 
 def write_result(name: str, data: dict, config=None, seed: int | None = None,
                  started: float | None = None, directory: Path | None = None,
-                 meta: dict | None = None) -> Path:
+                 meta: dict | None = None, allow_dirty: bool | None = None) -> Path:
     """Write ``results/<name>.json`` with ``data`` and the run metadata (or ``meta``, the
     metadata of the run that produced ``data``, when it is given); return its path.
+
+    The metadata names the command that made the file (``sys.argv``) and the commit. A file
+    for ``results/`` (the committed results, the default ``directory``) is refused with
+    :class:`DirtyTreeError` when tracked files outside ``results/`` have uncommitted changes,
+    unless ``allow_dirty=True`` or ``LPR_ALLOW_DIRTY=1``; the file then records
+    ``"dirty": true`` and the changed files. Run folders and other directories are written
+    whatever the tree.
 
     The file is written to a temporary name and renamed, so that a killed run never
     leaves half a file where a good one was.
     """
     directory = Path(directory or RESULTS_DIR)
+    meta = dict(meta) if meta is not None else run_metadata(config, seed, started)
+    meta.setdefault("command", command_line())
+    if _inside(directory, RESULTS_DIR):
+        changed = git_dirty()
+        if allow_dirty is None:
+            allow_dirty = os.environ.get(ALLOW_DIRTY_ENV, "0") not in ("", "0", "false", "False")
+        if changed and not allow_dirty:
+            raise DirtyTreeError(
+                f"refusing to write {name}.json into results/: {len(changed)} tracked file(s) "
+                f"have uncommitted changes ({', '.join(changed[:5])}"
+                f"{', ...' if len(changed) > 5 else ''}); commit them first, so that the file "
+                f"names the code that made it, or set {ALLOW_DIRTY_ENV}=1 to record it as dirty")
+        meta["dirty"] = bool(changed)
+        if changed:
+            meta["dirty_files"] = changed
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
-    payload = {"result": data, "meta": meta if meta is not None
-               else run_metadata(config, seed, started)}
+    payload = {"result": data, "meta": meta}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n",
                    encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except OSError:
+        return False

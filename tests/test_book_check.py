@@ -37,51 +37,70 @@ def test_machine_paths_in_outputs_are_caught(tmp_path):
         assert len(found) == 1 and "machine path" in found[0], text
 
 
-def test_the_committed_book_passes():
-    for path in sorted((ROOT / "book").glob("*.ipynb")):
-        assert check.problems(path) == [], path.name
-
-
-run_chapter = importlib.util.module_from_spec(
-    spec2 := importlib.util.spec_from_file_location("run_chapter", ROOT / "tools/run_chapter.py"))
-spec2.loader.exec_module(run_chapter)
-
-
-def test_every_chapter_has_one_command_that_reruns_it():
-    chapters = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
-    assert len(chapters) >= 8
-    for path in chapters:
-        assert run_chapter.chapter_path(path.name[:2]) == path
-        assert run_chapter.chapter_path(str(int(path.name[:2]))) == path
-        cmds = run_chapter.commands(path)
-        assert cmds[-1][-1] == str(path) and "--execute" in cmds[-1]
-        generator = run_chapter.GENERATORS.get(path.name[:2])
-        if generator:  # its script is the source and runs first
-            script = next(a for a in cmds[0] if a.endswith(".py"))
-            assert (ROOT / "tools" / generator).is_file() and script.endswith(generator)
-            if generator in run_chapter.SEVERAL:  # it writes several: it is told which
-                assert cmds[0][-1] == path.stem
-        else:
-            assert len(cmds) == 1
-
-
-def test_run_chapter_names_the_chapters_it_knows():
-    import pytest
-
-    with pytest.raises(SystemExit, match="no single chapter matches '42'.*01_introduction"):
-        run_chapter.chapter_path("42")
-
-
-def test_real_image_outputs_are_cleared(tmp_path):
+def test_real_images_are_never_shown(tmp_path):
     nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["real-images"]},
                      "execution_count": 3, "source": ["show()"],
                      "outputs": [{"output_type": "display_data", "metadata": {},
                                   "data": {"image/png": "iVBOR"}}]}],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    path = tmp_path / "nb.ipynb"
+    path = tmp_path / "01_x.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
-    assert run_chapter.strip_real_images(path) == 1
-    assert json.loads(path.read_text())["cells"][0]["outputs"] == []
+    assert any("real-images" in p for p in check.problems(path))
+
+
+def test_every_chapter_is_one_text_file():
+    """The chapters are MyST Markdown notebooks, listed in the table of contents; no notebook
+    file and no script that writes one is left beside them."""
+    import yaml
+
+    book = ROOT / "book"
+    chapters = sorted(book.glob("[0-9][0-9]_*.md"))
+    assert len(chapters) == 18
+    assert not list(book.glob("*.ipynb"))
+    assert not list((ROOT / "tools").glob("make_*notebook*.py"))
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    assert [c["file"] for c in toc["chapters"]] == [f"book/{p.stem}" for p in chapters]
+    for path in chapters:
+        head = path.read_text(encoding="utf-8").split("---")[1]
+        assert "format_name: myst" in head and "kernelspec" in head, path.name
+        assert "```{code-cell} ipython3" in path.read_text(encoding="utf-8"), path.name
+
+
+def test_the_chapters_sources_pass():
+    for path in check.chapter_files(ROOT / "book"):
+        assert check.problems(path) == [], path.name
+
+
+def test_control_character_in_a_chapter_source_is_caught(tmp_path):
+    path = tmp_path / "01_x.md"
+    path.write_text("---\njupytext:\n  text_representation:\n    format_name: myst\n---\n\n"
+                    "# T\n\n$r_t \a 1$\n\n```{code-cell} ipython3\nx = 1\n```\n",
+                    encoding="utf-8")
+    found = check.problems(path)
+    assert len(found) == 1 and "control character" in found[0]
+
+
+def test_the_chapters_code_passes_ruff():
+    """`ruff check .` does not read Markdown: tools/lint_chapters.py runs it on every code cell
+    (make lint runs both)."""
+    spec4 = importlib.util.spec_from_file_location("lint_chapters", ROOT / "tools/lint_chapters.py")
+    lint = importlib.util.module_from_spec(spec4)
+    spec4.loader.exec_module(lint)
+    assert lint.lint(lint.chapters()) == []
+
+
+def test_a_ruff_finding_in_a_chapter_names_its_line(tmp_path):
+    spec4 = importlib.util.spec_from_file_location("lint_chapters", ROOT / "tools/lint_chapters.py")
+    lint = importlib.util.module_from_spec(spec4)
+    spec4.loader.exec_module(lint)
+    path = ROOT / "book" / "01_introduction.md"
+    bad = tmp_path / "01_bad.md"
+    text = path.read_text(encoding="utf-8").replace("```{code-cell} ipython3\n",
+                                                     "```{code-cell} ipython3\nimport sys\n", 1)
+    bad.write_text(text, encoding="utf-8")
+    found = lint.lint([bad])
+    line = text.split("\n").index("import sys") + 1
+    assert len(found) == 1 and f":{line}: F401" in found[0]
 
 
 def test_mathjax_is_served_from_the_books_own_files(tmp_path):

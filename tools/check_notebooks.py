@@ -1,10 +1,14 @@
-"""Fail when a committed notebook would render badly: no outputs, an error output, a control
-character in a cell (``"\\beta"`` typed as ``"\beta"`` in a Python string becomes a backspace and
-"eta": the maths renders broken and no build warns), or a path of the machine that ran it in
-an output.
+"""Fail when a chapter would render badly.
 
-The book is built from the notebooks' committed outputs (the full run), not by
-executing them, so this check stands in for Jupyter Book's execution errors.
+    python tools/check_notebooks.py book                      # the chapters' sources
+    python tools/check_notebooks.py _build/jupyter_execute    # what the build executed
+
+On a chapter's source (``book/NN_name.md``, a MyST Markdown notebook): a control character in
+a cell (``"\\beta"`` typed as ``"\beta"`` in a Python string becomes a backspace and "eta": the
+maths renders broken and no build warns). On an executed notebook (``make book`` writes them
+under ``_build/jupyter_execute``): the same, and no outputs at all, an error output, an image in
+the output of a cell tagged ``real-images`` (real photographs are never published), or a path
+of the machine that ran it in an output (the notebooks a reader downloads).
 """
 from __future__ import annotations
 
@@ -22,17 +26,27 @@ TEXT_MIMES = ("text/plain", "text/html", "text/markdown")
 
 
 def problems(path: Path) -> list[str]:
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    path = Path(path)
+    if path.suffix == ".md":  # a source: read as text (a control character stops YAML)
+        return [f"line {n} holds the control character {m.group()!r} (a backslash escape "
+                f"read by Python?)"
+                for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1)
+                if (m := CONTROL.search(line))]
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    code = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
     out = []
-    if code and not any(c.get("outputs") for c in code):
-        out.append("no code cell has outputs (execute it with LPR_QUICK=0 and commit the outputs)")
+    if path.suffix == ".ipynb" and code and not any(c.get("outputs") for c in code):
+        out.append("no code cell has outputs (was it executed?)")
     for i, cell in enumerate(code):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "real-images" in tags and any(k.startswith("image/") for o in cell.get("outputs", [])
+                                         for k in o.get("data", {})):
+            out.append(f"code cell {i} is tagged real-images and shows an image")
         for o in cell.get("outputs", []):
             if o.get("output_type") == "error":
                 out.append(f"code cell {i} has an error output: "
                            f"{o.get('ename')}: {o.get('evalue')}")
-    for i, cell in enumerate(nb["cells"]):
+    for i, cell in enumerate(cells):
         m = CONTROL.search("".join(cell["source"]))
         if m:
             out.append(f"cell {i} ({cell['cell_type']}) holds the control character "
@@ -50,9 +64,19 @@ def problems(path: Path) -> list[str]:
     return out
 
 
+def chapter_files(folder: Path) -> list[Path]:
+    """The chapters' sources in ``folder``, or the executed notebooks under it."""
+    folder = Path(folder)
+    return sorted(folder.glob("[0-9][0-9]_*.md")) or sorted(folder.rglob("[0-9][0-9]_*.ipynb"))
+
+
 def main(folder: str) -> int:
+    paths = chapter_files(Path(folder))
+    if not paths:
+        print(f"{folder}: no chapter found", file=sys.stderr)
+        return 1
     bad = 0
-    for path in sorted(Path(folder).glob("*.ipynb")):
+    for path in paths:
         for p in problems(path):
             print(f"{path}: {p}", file=sys.stderr)
             bad += 1

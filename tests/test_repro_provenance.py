@@ -1,0 +1,75 @@
+"""A results file names the command and the commit that made it, and refuses uncommitted code
+unless told so explicitly (lpr_lib.repro.write_result)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lpr_lib import repro
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A git checkout of one committed file, with ``results/`` inside it, as the repository."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    _git(root, "init", "-q")
+    _git(root, "config", "user.email", "t@example.org")
+    _git(root, "config", "user.name", "t")
+    (root / "code.py").write_text("x = 1\n")
+    (root / "results").mkdir()
+    (root / "results" / "old.json").write_text("{}\n")
+    _git(root, "add", "code.py", "results/old.json")
+    _git(root, "commit", "-q", "-m", "one")
+    monkeypatch.setattr(repro, "REPO_ROOT", root)
+    monkeypatch.setattr(repro, "RESULTS_DIR", root / "results")
+    monkeypatch.delenv(repro.ALLOW_DIRTY_ENV, raising=False)
+    monkeypatch.setattr(sys, "argv", [str(root / "experiments" / "study.py"), "--fast"])
+    return root
+
+
+def _meta(path):
+    return json.loads(path.read_text(encoding="utf-8"))["meta"]
+
+
+def test_a_clean_tree_records_the_command_and_the_commit(repo):
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                         text=True).stdout.strip()
+    meta = _meta(repro.write_result("probe", {"acc": 0.5}))
+    assert meta["command"] == ["experiments/study.py", "--fast"]
+    assert meta["git_commit"] == sha and meta["dirty"] is False
+    assert "dirty_files" not in meta
+
+
+def test_a_dirty_tree_is_refused_for_results(repo):
+    (repo / "code.py").write_text("x = 2\n")
+    with pytest.raises(repro.DirtyTreeError, match="code.py.*LPR_ALLOW_DIRTY"):
+        repro.write_result("probe", {"acc": 0.5})
+    assert not (repo / "results" / "probe.json").exists()
+
+
+def test_a_dirty_tree_is_written_when_allowed_and_says_so(repo, monkeypatch):
+    (repo / "code.py").write_text("x = 2\n")
+    meta = _meta(repro.write_result("probe", {"acc": 0.5}, allow_dirty=True))
+    assert meta["dirty"] is True and meta["dirty_files"] == ["code.py"]
+    assert meta["git_commit"].endswith("-dirty")
+    monkeypatch.setenv(repro.ALLOW_DIRTY_ENV, "1")
+    assert _meta(repro.write_result("probe2", {"acc": 0.5}))["dirty"] is True
+
+
+def test_changed_results_do_not_make_the_tree_dirty(repo):
+    """Writing results is what a run does: a changed results file is not changed code."""
+    (repo / "results" / "old.json").write_text('{"new": 1}\n')
+    assert repro.git_dirty() == []
+    assert _meta(repro.write_result("probe", {"acc": 0.5}))["dirty"] is False
+
+
+def test_other_folders_are_written_whatever_the_tree(repo, tmp_path):
+    (repo / "code.py").write_text("x = 2\n")
+    path = repro.write_result("result", {"acc": 0.5}, directory=tmp_path / "runs" / "a")
+    assert _meta(path)["command"][0] == "experiments/study.py"
