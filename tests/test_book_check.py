@@ -117,3 +117,25 @@ def test_mathjax_is_served_from_the_books_own_files(tmp_path):
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"]
     assert config["mathjax_path"] == "mathjax/tex-chtml.js"
     assert "_mathjax" in config["html_static_path"]
+
+
+def test_every_glued_name_has_a_source():
+    """A number in the prose comes from a results file through myst-nb's glue: every name a
+    chapter's text uses ({glue:text}`name`, {glue}`name`, a glue directive) is glued by a code
+    cell of the same chapter."""
+    import re
+
+    import jupytext
+
+    used = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`|```\{glue(?::\w+)?\}\s+(\S+)")
+    glued = re.compile(r"""\bglue\(\s*["']([^"']+)["']""")
+    found = 0
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.md")):
+        nb = jupytext.read(path)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        names = {a or b for a, b in used.findall(text)}
+        missing = names - set(glued.findall(code))
+        assert not missing, f"{path.name}: glued names with no glue() in a code cell: {missing}"
+        found += len(names)
+    assert found >= 4
