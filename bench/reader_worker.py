@@ -9,10 +9,12 @@ with one thread), and time it at batch 1 after warm-up:
 
 - Ours (the shipped models, :func:`lpr_lib.predict.load_model`): the texts are what ``lpr
   predict`` says (:class:`~lpr_lib.predict.Predictor`, the most probable valid plate), with no
-  confidence floor, so that every crop gets a reading. Timed four ways: ``end_to_end`` (a
-  decoded RGB crop to its text through ``Predictor.read``: preprocessing, the model, decoding)
-  and ``model`` (the network alone on a preprocessed crop) in Keras, and the same two with the
-  model exported to ONNX (``lpr export --format onnx``) in ONNX Runtime on one thread.
+  confidence floor, so that every crop gets a reading; ``texts_argmax`` are each head's most
+  probable character (what ``lpr eval`` and ``results/shipped_*.json`` score). Timed four
+  ways: ``end_to_end`` (a decoded RGB crop to its text through ``Predictor.read``:
+  preprocessing, the model, decoding) and ``model`` (the network alone on a preprocessed
+  crop) in Keras, and the same two with the model exported to ONNX (``lpr export --format
+  onnx``) in ONNX Runtime on one thread.
 - LPRNet (``../shared/anchors/lprnet``): ONNX Runtime on one thread, one plate at a time, as
   its README says: BGR, ``cv2.resize`` to 94x24 (bilinear), ``(x - 127.5) * 0.0078125``, greedy
   CTC decoding (argmax per column, repeats collapsed, blank dropped). Timed ``end_to_end`` (a
@@ -48,13 +50,16 @@ def ours(spec: dict) -> dict:
 
     model = load_model(spec["reader"])
     reader = Predictor(model, min_confidence=0.0)
-    texts, confidence = [], []
+    argmax = Predictor(model, min_confidence=0.0, constrained=False)
+    texts, confidence, texts_argmax = [], [], []
     files = spec["files"]
     for i in range(0, len(files), 64):
         images = [_bgr(p)[..., ::-1] for p in files[i:i + 64]]
-        t, c, _ = reader.decode(reader.probabilities(images))
+        outputs = reader.probabilities(images)
+        t, c, _ = reader.decode(outputs)
         texts += t
         confidence += [float(v) for v in c]
+        texts_argmax += argmax.decode(outputs)[0]
     timing = [np.ascontiguousarray(_bgr(p)[..., ::-1]) for p in spec["timing_files"]]
     args = (spec["repeats"], spec["warmup"], spec["max_seconds"])
     latency = {}
@@ -72,8 +77,9 @@ def ours(spec: dict) -> dict:
         latency["onnx_end_to_end"] = time_calls(lambda im: onnx_reader.read([im]), timing,
                                                 *args)
         latency["onnx_model"] = time_calls(onnx_model.predict_on_batch, prepared, *args)
-    return {"texts": texts, "confidence": confidence, "latency": latency,
-            "params": int(model.count_params()), "input": list(model.input.shape[1:3])}
+    return {"texts": texts, "confidence": confidence, "texts_argmax": texts_argmax,
+            "latency": latency, "params": int(model.count_params()),
+            "input": list(model.input.shape[1:3])}
 
 
 class LPRNet:

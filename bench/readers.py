@@ -196,8 +196,10 @@ def measure(workdir: Path, quick: bool, log=print, readers=READERS, sets_dir=Non
                             "cores, but all readers were timed under the same conditions"},
         "scoring": "plate accuracy: the reading equals the label; per_position[i]: the "
                    "reading's i-th character equals the label's (a reading one character "
-                   "short or long is wrong from there on); ours read with no confidence "
-                   "floor (every crop gets its most probable valid plate)",
+                   "short or long is wrong from there on); ours read as lpr predict reads "
+                   "(the most probable valid plate) with no confidence floor, so every crop "
+                   "gets a reading; 'argmax' under ours: each head's most probable "
+                   "character, as lpr eval and results/shipped_*.json score it",
         "quick": quick,
     }
     for name in readers:
@@ -220,12 +222,17 @@ def measure(workdir: Path, quick: bool, log=print, readers=READERS, sets_dir=Non
             log(f"  {name}: failed ({str(err).splitlines()[0]})")
             continue
         texts, conf = out.pop("texts"), out.pop("confidence")
+        argmax = out.pop("texts_argmax", None)
         row = {**desc, **out, "seconds": round(time.time() - t0, 1), "sets": {}}
         i = 0
         for set_name, items in sets.items():
             row["sets"][set_name] = score(items, texts[i:i + len(items)])
             row["sets"][set_name]["mean_confidence"] = round(
                 sum(conf[i:i + len(items)]) / len(items), 4)
+            if argmax is not None:  # each head's argmax, as lpr eval scores it
+                a = score(items, argmax[i:i + len(items)])
+                row["sets"][set_name]["argmax"] = {k: a[k] for k in ("plate_accuracy",
+                                                                     "char_accuracy")}
             i += len(items)
         result["readers"][name] = row
         shown = ", ".join(f"{k} {v['plate_accuracy']:.3f}" for k, v in row["sets"].items())

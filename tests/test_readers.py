@@ -87,6 +87,7 @@ def test_the_readers_part_in_quick_mode(tmp_path):
     assert set(slim["sets"]) == {k for k, v in r["sets"].items() if "plates" in v}
     for s in slim["sets"].values():
         assert 0 <= s["plate_accuracy"] <= s["char_accuracy"] <= 1 and s["no_reading"] == 0
+        assert 0 <= s["argmax"]["plate_accuracy"] <= s["argmax"]["char_accuracy"] <= 1
         assert len(s["per_position"]) >= 7 and sum(p["plates"] for p in
                                                    s["provinces"].values()) == s["plates"]
     for how in ("keras_end_to_end", "keras_model", "onnx_end_to_end", "onnx_model"):

@@ -58,19 +58,25 @@ SET_DESCRIPTIONS = {
     "real_test": "real_plates/test: the tight CCPD-style test crops at 94x24 (never used to "
                  "choose anything)",
     "real_train_heldout": "real_plates/train's crops whose plate texts the shipped mixed and "
-                          "slim held out for validation (their config's seed and val_split)",
+                          "slim held out for validation (their config's seed and val_split): "
+                          "never trained on, but their checkpoint and threshold were chosen "
+                          "on it, which flatters them here",
     "ccpd_tight": "the plate box of each real_plates/ccpd_scenes photo, no margin",
     "ccpd_loose": "the box of each CCPD photo with a margin of "
                   + ", ".join(f"{m:g}" for m in LOOSE_MARGINS) + " plate heights on every side",
     "ccpd_edge": "the tight box of each CCPD photo shifted so one side cuts into the plate ("
                  + ", ".join(f"{s} {c:g}" for s, c in EDGE_CUTS.items())
                  + "; of the width at left/right, of the height at top/bottom)",
-    "synth_tight": "synthetic plates composited into car scenes: the plate box, no margin",
+    "synth_tight": "synthetic plates composited into car scenes (blue 85%, yellow 15%, "
+                   "every province equally likely): the plate box, no margin",
     "synth_loose": "the same synthetic scenes with margins of "
                    + ", ".join(f"{m:g}" for m in LOOSE_MARGINS) + " plate heights",
     "synth_edge": "the same synthetic scenes cut at each edge as ccpd_edge",
     "synth_provinces": f"the generator's crops (default degradations and lettering), blue "
-                       f"plates, {PER_PROVINCE} of each of the 31 provinces",
+                       f"plates, {PER_PROVINCE} of each of the 31 provinces: drawn by the "
+                       f"generator ours trained on (in distribution for ours, not for the "
+                       f"public readers); it says whether a reader knows each province's "
+                       f"glyph as the generator draws it, not whether that transfers",
 }
 
 
