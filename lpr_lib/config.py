@@ -63,8 +63,29 @@ def _no_bool(value):
     return value
 
 
+def _finite(value):
+    if not np.isfinite(value):  # .inf would train (a learning rate of inf: NaN at once)
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return value
+
+
+def short(value, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: what an error message quotes (a
+    value that YAML aliases expanded can be megabytes)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<a {type(value).__name__} nested too deep to show>"
+    return _cut(text, limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 20] + f"... ({len(text)} characters)"
+
+
 Int = Annotated[int, Strict()]  # no True, no "3", no 3.0
-Float = Annotated[float, BeforeValidator(_no_bool)]  # ints and numeric text ("1e-3") welcome
+# ints and numeric text ("1e-3") welcome; inf and nan refused
+Float = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_finite)]
 Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
 
@@ -73,7 +94,7 @@ def _check(test, what: str) -> AfterValidator:
     """A check on a valid value: ``what`` is the problem, as it reads after the key."""
     def check(value):
         if not test(value):
-            raise ValueError(f"{what}, got {value!r}")
+            raise ValueError(f"{what}, got {short(value)}")
         return value
     return AfterValidator(check)
 
@@ -83,7 +104,7 @@ def _one_of(names) -> AfterValidator:
     def check(value):
         known = names() if callable(names) else names
         if value not in known:
-            raise ValueError(f"must be one of {', '.join(map(str, known))}, got {value!r}")
+            raise ValueError(f"must be one of {', '.join(map(str, known))}, got {short(value)}")
         return value
     return AfterValidator(check)
 
@@ -99,7 +120,7 @@ def _pair(low: float | None = None, high: float | None = None, ordered: bool = T
             a, b = (float(v) for v in value)
         else:
             raise ValueError(f"must be a pair [{'low, high' if ordered else 'a, b'}] of "
-                             f"numbers, got {value!r}")
+                             f"numbers, got {short(value)}")
         if low is not None and not (low <= a <= high and low <= b <= high) \
                 or ordered and a > b:
             inside = f"inside [{low}, {high}] " if low is not None else ""
@@ -107,6 +128,15 @@ def _pair(low: float | None = None, high: float | None = None, ordered: bool = T
         return a, b
     return BeforeValidator(check)
 
+
+def _at_most(top: int) -> AfterValidator:
+    """An upper bound: beyond it a value cannot be meant (and would exhaust memory or time
+    before saying so)."""
+    return _check(lambda v: v <= top, f"must be at most {top:_}".replace("_", ","))
+
+
+#: the bounds of values that would exhaust memory long before they were of any use
+MAX_SIDE, MAX_WIDTH, MAX_BATCH, MAX_SEED = 1024, 4.0, 65536, 2**32 - 1
 
 Unit = Annotated[Float, _check(lambda v: 0.0 <= v <= 1.0, "must be a number in [0, 1]")]
 NonNegative = Annotated[Float, _check(lambda v: v >= 0, "must be 0 or more")]
@@ -116,13 +146,14 @@ Range = Annotated[tuple[float, float], _pair()]
 def _weights(value, known, names: str, unknown_what: str) -> dict[str, float]:
     """A name -> weight mapping: names from ``known``, weights >= 0 with a positive sum."""
     if not isinstance(value, dict) or not value:
-        raise ValueError(f"must map {names} to weights, got {value!r}")
+        raise ValueError(f"must map {names} to weights, got {short(value)}")
     unknown = [k for k in value if k not in known]
     if unknown:
-        raise ValueError(f"unknown {unknown_what}(s) {unknown}; known: {', '.join(known)}")
+        raise ValueError(f"unknown {unknown_what}(s) {short(unknown)}; known: "
+                         f"{', '.join(known)}")
     if not all(map(_is_number, value.values())) or min(value.values()) < 0 \
             or sum(value.values()) <= 0:
-        raise ValueError(f"needs non-negative weights with a positive sum, got {value}")
+        raise ValueError(f"needs non-negative weights with a positive sum, got {short(value)}")
     return {k: float(v) for k, v in value.items()}
 
 
@@ -188,9 +219,24 @@ class ConfigModel(BaseModel):
 
     @classmethod
     def _from_yaml_file(cls, path: Path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: config file not found")
-        raw = path.read_bytes()
+        import os
+        import stat
+
+        from lpr_lib.data.formats import os_reason
+
+        try:
+            st = os.stat(path)
+            if stat.S_ISREG(st.st_mode) and st.st_size > MAX_YAML_BYTES:
+                raise ConfigError(f"{path}: {st.st_size:,} bytes, too large for a config file "
+                                  f"(at most {MAX_YAML_BYTES:,})")
+            if not stat.S_ISREG(st.st_mode):
+                raise ConfigError(f"{path}: not a regular file (a folder, FIFO or device), "
+                                  "not a config file")
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: config file not found") from None
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot be read ({os_reason(err)})") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -258,6 +304,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a name, not a {type(key).__name__}",
+                    key_node.start_mark) from None
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -265,15 +317,67 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+#: The most values (mappings, lists and scalars, counted as if every alias were written out)
+#: a config may hold: a whole experiment has a few hundred. Nested anchors and aliases
+#: (a "billion laughs" file) would expand a few hundred bytes into billions of values.
+MAX_YAML_VALUES = 100_000
+#: The largest config file read
+MAX_YAML_BYTES = 4 << 20
+
+
+def _expanded_size(node, where: str) -> int:
+    """How many values ``node`` holds with every alias written out (each node counted once
+    per path to it); a :class:`ConfigError` for a recursive alias or beyond the bound."""
+    memo: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(n) -> int:
+        key = id(n)
+        if key in memo:
+            return memo[key]
+        if key in open_:
+            raise ConfigError(f"{where}: an alias refers to the value that contains it "
+                              f"(line {n.start_mark.line + 1}): a recursive value cannot be "
+                              "a config")
+        open_.add(key)
+        if isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(c) for c in n.value)
+        elif isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        else:
+            total = 1
+        open_.discard(key)
+        memo[key] = min(total, MAX_YAML_VALUES + 1)  # enough to tell; keeps the sums small
+        return memo[key]
+
+    return size(node)
+
+
 def parse_yaml(text: str, where: str):
     """``(data, node)``: the YAML ``text`` read (duplicate keys refused) and its node tree,
-    whose marks give the line of each key; a :class:`ConfigError` naming ``where``."""
-    loader = _UniqueKeyLoader(text)
+    whose marks give the line of each key; a :class:`ConfigError` naming ``where``. A text
+    whose aliases expand beyond :data:`MAX_YAML_VALUES` values, or that refers to itself,
+    is refused before its values are built."""
+    try:
+        loader = _UniqueKeyLoader(text)  # its reader refuses control characters at once
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: not valid YAML: {_cut(str(err), 500)}") from None
     try:
         node = loader.get_single_node()
+        if node is not None and _expanded_size(node, where) > MAX_YAML_VALUES:
+            raise ConfigError(f"{where}: holds more than {MAX_YAML_VALUES:,} values once its "
+                              "aliases (*name) are expanded: nested anchors and aliases that "
+                              "multiply (a 'billion laughs' file?); a config has a few "
+                              "hundred, write it out")
         data = loader.construct_document(node) if node is not None else None
+    except ConfigError:
+        raise
     except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: not valid YAML: {err}") from None
+        raise ConfigError(f"{where}: not valid YAML: {_cut(str(err), 500)}") from None
+    except (ValueError, TypeError, OverflowError) as err:  # a number of 5,000 digits...
+        raise ConfigError(f"{where}: not valid YAML: {_cut(str(err), 300)}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deep to be a config") from None
     finally:
         loader.dispose()
     return data, node
@@ -348,19 +452,19 @@ def _problem(error: dict, expected) -> str:
     """What is wrong, as it reads after the key (``must be ...``)."""
     kind, value = error["type"], error.get("input")
     if kind in ("value_error", "assertion_error"):
-        return str(error["ctx"]["error"])
+        return _cut(str(error["ctx"]["error"]), 300)
     if kind == "missing":
         return "is required"
     if kind == "literal_error":
-        return f"must be one of {error['ctx']['expected']}, got {value!r}"
+        return f"must be one of {error['ctx']['expected']}, got {short(value)}"
     if kind in ("too_short", "too_long"):
         return f"must have {error['ctx'].get('min_length', error['ctx'].get('max_length'))} " \
-               f"items, got {value!r}"
+               f"items, got {short(value)}"
     base = kind.removesuffix("_type").removesuffix("_parsing").removesuffix("_from_float")
     if base in _TYPES:
         hint = getattr(expected, "_hint", "") if isinstance(expected, type) else ""
-        return f"must be {_TYPES[base]}{' ' + hint if hint else ''}, got {value!r}"
-    return f"is not valid ({error['msg']}), got {value!r}"
+        return f"must be {_TYPES[base]}{' ' + hint if hint else ''}, got {short(value)}"
+    return f"is not valid ({_cut(error['msg'], 200)}), got {short(value)}"
 
 
 def describe(err: ValidationError, root: type, source: str | None = None, node=None) -> str:
@@ -543,7 +647,7 @@ def _size(value):
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(
             _is_number(v) and float(v).is_integer() and v >= 8 for v in value):
         return tuple(int(v) for v in value)
-    raise ValueError(f"must be (height, width) of at least 8 pixels, got {value!r}")
+    raise ValueError(f"must be (height, width) of at least 8 pixels, got {short(value)}")
 
 
 class SynthConfig(ConfigModel):
@@ -590,12 +694,12 @@ class SynthConfig(ConfigModel):
         if isinstance(value, str):
             if value not in ("traffic", "balanced"):
                 raise ValueError(f"must be 'traffic', 'balanced' or a mapping province -> "
-                                 f"weight, got {value!r}")
+                                 f"weight, got {short(value)}")
             return value
         if isinstance(value, dict):
             return _weights(value, list(PROVINCES), "provinces", "province")
         raise ValueError(f"must be 'traffic', 'balanced' or a mapping province -> weight, "
-                         f"got {value!r}")
+                         f"got {short(value)}")
 
     @field_validator("degradations")
     @classmethod
@@ -714,9 +818,11 @@ class MixEntry(ConfigModel):
 
 def _image_size(value):
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 16 for v in value):
+            isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= MAX_SIDE
+            for v in value):
         return list(value)
-    raise ValueError(f"must be [height, width], each an integer >= 16, got {value!r}")
+    raise ValueError(f"must be [height, width], each an integer in [16, {MAX_SIDE}], got "
+                     f"{short(value)}")
 
 
 def _augment_switch(value):
@@ -727,7 +833,7 @@ def _augment_switch(value):
     if isinstance(value, (dict, AugmentConfig)):
         return value
     raise ValueError(f"must be a bool (true: the defaults of AugmentConfig, false: off) or a "
-                     f"mapping of AugmentConfig fields, got {value!r}")
+                     f"mapping of AugmentConfig fields, got {short(value)}")
 
 
 class DataConfig(ConfigModel):
@@ -752,10 +858,12 @@ class DataConfig(ConfigModel):
         Field(default_factory=AugmentConfig)
     #: synthetic plates rendered for training (rendered once in parallel and cached under
     #: runs/synth/, the same set every epoch; augmentation varies)
-    synthetic_train: Annotated[Int, _check(lambda v: v >= 1, "must be at least 1")] = 40000
+    synthetic_train: Annotated[Int, _check(lambda v: v >= 1, "must be at least 1"),
+                               _at_most(100_000_000)] = 40000
     #: synthetic validation plates (when ``val`` is None and no real data is mixed in); 2,048
     #: puts a plate accuracy near 90% within about +-0.7 points (one standard error)
-    val_size: Annotated[Int, _check(lambda v: v >= 0, "must be 0 or more")] = 2048
+    val_size: Annotated[Int, _check(lambda v: v >= 0, "must be 0 or more"),
+                        _at_most(10_000_000)] = 2048
     #: several training sources mixed at weights, instead of ``train``: a list of
     #: ``{source: PATH or "synthetic", weight: W}``; each batch draws an image from source i
     #: with probability W_i / sum(W). Paths are any format ``data.load_samples`` reads.
@@ -834,16 +942,21 @@ class ModelConfig(ConfigModel):
     #: a name of ``lpr_lib.backbones.BACKBONES``
     backbone: Annotated[Str, _one_of(_backbones)] = "resnet18"
     #: width multiplier on every channel count (rounded to multiples of 8)
-    width: Annotated[Float, _check(lambda v: v > 0, "must be > 0")] = 0.25
+    width: Annotated[Float, _check(lambda v: v > 0, "must be > 0"),
+                     _check(lambda v: v <= MAX_WIDTH, f"must be at most {MAX_WIDTH} (a "
+                            "multiplier of every channel count: 1.0 is the full model)")] = 0.25
     #: ResNet stage widths before ``width`` (the seed's final model: 64, 128, 256, 384)
-    stage_widths: Annotated[list[Int], _check(lambda v: len(v) == 4 and min(v) >= 1,
-                                              "must be 4 positive integers (one a stage)")] = \
+    stage_widths: Annotated[list[Int], _check(lambda v: len(v) == 4 and min(v) >= 1
+                                              and max(v) <= 4096, "must be 4 integers in "
+                                              "[1, 4096] (one a stage)")] = \
         Field(default_factory=lambda: [64, 128, 256, 384])
     #: ResNet stage strides (48x144 -> 12x36 after the stem -> 12x36, 6x18, 3x9, 3x9)
-    strides: Annotated[list[Int], _check(lambda v: len(v) == 4 and min(v) >= 1,
-                                         "must be 4 positive integers (one a stage)")] = \
+    strides: Annotated[list[Int], _check(lambda v: len(v) == 4 and min(v) >= 1
+                                         and max(v) <= 8, "must be 4 integers in [1, 8] "
+                                         "(one a stage)")] = \
         Field(default_factory=lambda: [1, 2, 2, 1])
-    cardinality: Annotated[Int, _check(lambda v: v >= 1, "must be at least 1")] = 8  # resnext18
+    cardinality: Annotated[Int, _check(lambda v: v >= 1, "must be at least 1"),
+                           _at_most(1024)] = 8  # resnext18
     variant: Annotated[Str, _one_of(("small", "large"))] = "small"  # mobilenet_v3 only
     #: L2 on conv and dense kernels (``decay * sum(w**2)``)
     conv_decay: NonNegative = 5e-4
@@ -871,7 +984,8 @@ class LossConfig(ConfigModel):
     label_smoothing: Annotated[Float, _check(lambda v: 0 <= v < 1, "must be in [0, 1)")] = 0.1
     gamma: NonNegative = 2.0  # "focal"
     alpha: Float | None = 0.25  # "focal"
-    bins: Annotated[Int, _check(lambda v: v >= 1, "must be at least 1")] = 30  # GHM
+    bins: Annotated[Int, _check(lambda v: v >= 1, "must be at least 1"),
+                    _at_most(10_000)] = 30  # GHM
     momentum: Annotated[Float, _check(lambda v: 0 <= v < 1, "must be in [0, 1)")] = 0.75
     #: weight of the length head's cross-entropy (and of the kind head's)
     length_weight: NonNegative = 1.0
@@ -926,12 +1040,24 @@ class ExperimentConfig(ConfigModel):
         cfg = default_config()                 # the book's CPU model on synthetic plates
         cfg = ExperimentConfig.from_yaml("configs/seed_full.yaml")
         cfg = cfg.override(["model.width=0.5", "epochs=3"])   # what `lpr train --set` does
+def _run_name(value: str) -> str:
+    """A run's name is a folder under ``runs/``: one plain path component."""
+    bad = [c for c in value if c in "/\\" or ord(c) < 32]
+    if not value or value in (".", "..") or value.startswith(".") or bad or len(value) > 200:
+        raise ValueError("must be a plain folder name (the run folder is runs/NAME): not "
+                         "empty, no '/', '\\' or control character, not starting with '.', "
+                         f"at most 200 characters; got {short(value)}")
+    return value
+
+
     """
 
-    name: Str = "default"
-    seed: Int = DEFAULT_SEED
-    epochs: AtLeast1 = 9
-    batch_size: AtLeast1 = 64
+    name: Annotated[Str, AfterValidator(_run_name)] = "default"
+    seed: Annotated[Int, _check(lambda v: 0 <= v <= MAX_SEED, "must be an integer in "
+                                f"[0, {MAX_SEED}] (NumPy's and TensorFlow's seeds)")] = \
+        DEFAULT_SEED
+    epochs: Annotated[AtLeast1, _at_most(100_000)] = 9
+    batch_size: Annotated[AtLeast1, _at_most(MAX_BATCH)] = 64
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -942,22 +1068,22 @@ class ExperimentConfig(ConfigModel):
     #: XLA-compile the training step (the speed study's main win on CPU)
     jit_compile: Bool = True
     #: training steps per call into the compiled step (Keras' per-step Python overhead)
-    steps_per_execution: AtLeast1 = 1
+    steps_per_execution: Annotated[AtLeast1, _at_most(100_000)] = 1
     #: TensorFlow thread pools; 0 = TensorFlow's choice (set before TF starts)
-    intra_op_threads: AtLeast0 = 0
-    inter_op_threads: AtLeast0 = 0
+    intra_op_threads: Annotated[AtLeast0, _at_most(4096)] = 0
+    inter_op_threads: Annotated[AtLeast0, _at_most(4096)] = 0
     #: "none", "mirrored" (TensorFlow: tf.distribute.MirroredStrategy over all visible
     #: devices) or "data_parallel" (JAX: keras.distribution.DataParallel over all devices)
     strategy: Annotated[Str, _one_of(STRATEGIES)] = "none"
     #: split the CPU into this many logical devices (for MirroredStrategy on one CPU)
-    logical_cpus: AtLeast0 = 0
+    logical_cpus: Annotated[AtLeast0, _at_most(1024)] = 0
     #: fine-tune: start from the weights of this model (a .keras file or a run folder; the
     #: architecture must match), instead of a random initialisation
     init_from: Str | None = None
     #: training steps per epoch; 0 = one pass over the training data (the synthetic set
     #: when the data are mixed)
-    steps_per_epoch: Annotated[Int, _check(lambda v: v >= 0, "must be 0 (one pass) or more")] \
-        = 0
+    steps_per_epoch: Annotated[Int, _check(lambda v: v >= 0, "must be 0 (one pass) or more"),
+                               _at_most(100_000_000)] = 0
     #: Keras progress display: 1 = bar, 2 = one line per epoch, 0 = silent
     verbose: Annotated[Int, _one_of((0, 1, 2))] = 2
     #: TensorBoard logs in <run>/logs (when the tensorboard package is installed)

@@ -40,7 +40,7 @@ import numpy as np
 
 from lpr_lib.predict import Predictor, load_model, run_whiten, stored_threshold
 from lpr_lib.runtime import (EXPORT_NAMES, PREPROCESSING_FILE, ExportedModel, OnnxUnavailable,
-                             load_exported)
+                             export_digest, load_exported, recover_folder)
 
 __all__ = ["export_savedmodel", "export_tflite", "export_onnx", "export", "write_exports",
            "tflite_predict", "replace_folder", "parity", "parity_images", "parity_text",
@@ -213,16 +213,23 @@ def export(model, fmt: str, path, savedmodel=None) -> Path:
 
 def tflite_predict(tflite_path, images: np.ndarray) -> dict:
     """Run a TFLite model on preprocessed images ``(N, H, W, 3)``, one at a time; return its
-    outputs by name (``"chars"``, ``"length"``)."""
+    outputs by name (``"chars"``, ``"length"``). The file is checked first
+    (:func:`lpr_lib.tflite_verify.verify_tflite`): a damaged one is a ``ValueError``, not a
+    crash of the interpreter."""
     import warnings
 
     from lpr_lib._tf import require_tensorflow
+    from lpr_lib.tflite_verify import TFLiteFormatError, verify_tflite
 
     tf = require_tensorflow(f"running the TFLite model {tflite_path}")
-
+    content = Path(tflite_path).read_bytes()
+    try:
+        verify_tflite(content)
+    except TFLiteFormatError as err:
+        raise ValueError(f"{tflite_path}: not a loadable TFLite model ({err})") from None
     with warnings.catch_warnings():  # "use ai_edge_litert": not a dependency of ours
         warnings.simplefilter("ignore", UserWarning)
-        interpreter = tf.lite.Interpreter(model_path=str(tflite_path))
+        interpreter = tf.lite.Interpreter(model_content=content)
     runner = interpreter.get_signature_runner()
     input_name = next(iter(runner.get_input_details()))
     outs = [runner(**{input_name: images[i:i + 1].astype(np.float32)})
@@ -313,14 +320,19 @@ def _umask() -> int:
 def replace_folder(dest, write, expect=None) -> Path:
     """Fill a new folder with ``write(folder)`` and put it in ``dest``'s place.
 
-    ``write`` works in a temporary sibling of ``dest`` (same file system); only when it has
-    returned is ``dest`` (if any) moved aside, the new folder renamed to ``dest`` and the old
-    one deleted. So ``dest`` keeps its earlier content until the new one is whole, and never
-    holds a mix of old and new files. If ``write`` fails, ``dest`` is untouched and the
-    temporary folder removed. ``expect``: the names an existing ``dest`` may hold; any other
-    entry makes this refuse (``ValueError``) rather than delete a folder it did not write.
+    ``write`` works in a temporary sibling of ``dest`` (``.NAME.new-PID-*``, same file
+    system); only when it has returned is ``dest`` (if any) moved aside (``.NAME.old-PID-*``),
+    the new folder renamed to ``dest`` and the old one deleted. So ``dest`` keeps its earlier
+    content until the new one is whole, and never holds a mix of old and new files. If
+    ``write`` fails, ``dest`` is untouched and the temporary folder removed. A process killed
+    between the two renames leaves no ``dest``: the next call (and the next load of the
+    export, :func:`lpr_lib.runtime.recover_folder`) renames the earlier folder back, and the
+    temporary folders that killed runs left are deleted. ``expect``: the names an existing
+    ``dest`` may hold; any other entry makes this refuse (``ValueError``) rather than delete a
+    folder it did not write.
     """
     dest = Path(dest)
+    recover_folder(dest)
     if dest.exists() and not dest.is_dir():
         raise ValueError(f"{dest}: exists and is not a folder")
     if expect is not None and dest.is_dir():
@@ -331,7 +343,7 @@ def replace_folder(dest, write, expect=None) -> Path:
                              + ", which an export does not write; the folder would be replaced "
                              "as a whole: choose a new or empty folder, or an earlier export's")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-{os.getpid()}-", dir=dest.parent))
     old = None
     try:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a plain mkdir would not
@@ -379,6 +391,9 @@ def write_exports(model, folder, formats, images=None, strict: bool = True,
         try:
             export(model, fmt, target, savedmodel=savedmodel)
             seconds = time.perf_counter() - started
+            # its checksum first: the parity check loads it as lpr predict will, checked
+            notes.setdefault("sha256", {})[EXPORT_NAMES[fmt]] = export_digest(target)
+            notes_file.write_text(json.dumps(notes, indent=2, ensure_ascii=False) + "\n")
             check = parity(model, load_exported(target), images, fmt)
         except Exception as err:
             if on_error is None:
@@ -446,8 +461,30 @@ def cli_export(args) -> int:
     except ExportMismatch as err:
         print(f"lpr export: error: {err}", file=sys.stderr)
         return 1
+    except Exception as err:  # a full disk: OSError without a file name, or TensorFlow's own
+        disk = _disk_error(err)
+        if disk is None:
+            raise
+        raise OSError(disk, os.strerror(disk) + f" while writing the export ({out} is as "
+                      "it was)", str(out)) from None
     print(f"notes:       {out / PREPROCESSING_FILE}", file=sys.stderr)
     return 0
+
+
+def _disk_error(err: BaseException) -> int | None:
+    """The errno of a write that failed for want of room (or quota, or a read-only disk),
+    whether Python raised it (an ``OSError`` that names no file) or TensorFlow (its message);
+    ``None`` for any other error, and for an ``OSError`` that already names its file."""
+    import errno
+
+    codes = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+    if isinstance(err, OSError):
+        return err.errno if err.errno in codes and not err.filename else None
+    text = str(err).lower()
+    for code in codes:
+        if os.strerror(code).lower() in text:
+            return code
+    return None
 
 
 class ExportMismatch(RuntimeError):

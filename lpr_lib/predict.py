@@ -59,19 +59,66 @@ def latest_run(runs_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _model_file(path: Path) -> Path:
-    if path.is_dir():
+    import stat
+
+    from lpr_lib.data.formats import os_reason
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise FileNotFoundError(f"{path}: broken symbolic link to "
+                                    f"{os.readlink(path)!r}") from None
+        raise FileNotFoundError(f"{path}: model file not found") from None
+    except OSError as err:  # a symbolic-link loop, a folder that cannot be searched
+        raise ValueError(f"{path}: cannot be read ({os_reason(err)})") from None
+    if stat.S_ISDIR(st.st_mode):
         for name in MODEL_FILES:
             if (path / name).is_file():
                 return path / name
         raise FileNotFoundError(f"{path}: no {', '.join(MODEL_FILES)} in this folder (nor an "
                                 "export: model.tflite, model.onnx or savedmodel with "
                                 "preprocessing.json)")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: model file not found")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: not a regular file (a FIFO, socket or device)")
     if path.suffix != ".keras":
         raise ValueError(f"{path}: expected a .keras model file, a run folder or an export "
                          "(.tflite, .onnx, a SavedModel folder)")
     return path
+
+
+def keras_file_problem(path) -> str | None:
+    """What makes ``path`` no ``.keras`` model, read without Keras (whose own message for a
+    file it cannot open is "File not found"), or ``None`` when it looks like one: cannot be
+    read, empty, not a zip archive, a damaged archive, no ``config.json`` in it."""
+    import zipfile
+
+    from lpr_lib.data.formats import os_reason
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as err:
+        return f"cannot be read ({os_reason(err)})"
+    if size == 0:
+        return "empty file (0 bytes)"
+    if head[:2] != b"PK":
+        return ("not a Keras model file: a .keras model is a zip archive, this file is not a "
+                "zip archive (another format, or damaged)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError) as err:
+        return f"damaged zip archive, cut short or changed ({err})"
+    except OSError as err:
+        return f"cannot be read ({os_reason(err)})"
+    if bad is not None:
+        return f"damaged zip archive: its member {bad} fails its checksum"
+    if "config.json" not in names:
+        return "a zip archive without config.json: not a Keras model"
+    return None
 
 
 def resolve_model(path: str | os.PathLike | None = None) -> tuple[Path, str]:
@@ -106,7 +153,14 @@ def load_model(path: str | os.PathLike | None = None):
     from lpr_lib.models import is_shipped
     from lpr_lib.runtime import is_export, load_exported
 
-    if path is not None and str(path) != "latest" and not is_shipped(path) and is_export(path):
+    named = path is not None and str(path) != "latest" and not is_shipped(path)
+    if named and not os.path.lexists(path):  # an export a kill left under a hidden name
+        from lpr_lib.runtime import recover_folder
+
+        target = Path(path)
+        recover_folder(target.parent if target.suffix in (".tflite", ".onnx") else target,
+                       clean=False)
+    if named and is_export(path):
         return load_exported(path)
     file, name = resolve_model(path)
     # a run folder: best.keras, else last.keras when best.keras cannot be loaded
@@ -115,6 +169,10 @@ def load_model(path: str | os.PathLike | None = None):
                            if path is not None and Path(path).is_dir() else [])
     problems = []
     for candidate in candidates:
+        problem = keras_file_problem(candidate)
+        if problem is not None:
+            problems.append(f"{candidate}: not a loadable Keras model ({problem})")
+            continue
         try:
             model = keras.models.load_model(candidate, compile=False)
         except Exception as err:  # zip, HDF5, JSON and Keras errors: the file is damaged
@@ -167,27 +225,64 @@ class ImageNotFoundError(ImageError, FileNotFoundError):
 
 
 def _read_rgb(path) -> np.ndarray:
-    """A file's image as uint8 RGB ``(H, W, 3)``; :class:`ImageError` naming the file if not."""
-    from PIL import Image, UnidentifiedImageError
+    """A file's image as uint8 RGB ``(H, W, 3)``; :class:`ImageError` naming the file if not.
 
-    from lpr_lib.data.formats import error_text
+    Only a regular file is opened (a FIFO, a socket or a device named ``x.jpg`` would block
+    or never end); its size is checked before its pixels are decoded, and an image too large
+    to be a plate crop is shrunk while decoding or refused
+    (:func:`lpr_lib.data.formats.decode_rgb`); 16-bit and float images are scaled, not
+    clipped. A folder that cannot be searched, a symbolic-link loop or a file that cannot be
+    read is an :class:`ImageError` saying so."""
+    import errno
+    import stat
+
+    from PIL import UnidentifiedImageError
+
+    from lpr_lib.data.formats import (ImageTooLarge, decode_rgb, error_text, open_image,
+                                      os_reason)
 
     path = Path(path)
-    if not path.exists():
-        raise ImageNotFoundError(path, "file not found")
-    if path.is_dir():
-        raise ImageError(path, "a folder, not an image file")
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError:
-        raise ImageError(path, "not an image (no format Pillow can read)") from None
-    except PermissionError:
-        raise ImageError(path, "permission denied") from None
-    except Image.DecompressionBombError:
-        raise ImageError(path, "image too large to decode") from None
-    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError... on bad files
-        raise ImageError(path, f"damaged image, cannot decode it ({error_text(err)})") from None
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise ImageNotFoundError(path, f"broken symbolic link to {os.readlink(path)!r}") \
+                from None
+        raise ImageNotFoundError(path, "file not found") from None
+    except OSError as err:  # a folder on the way without search permission, a link loop
+        raise ImageError(path, os_reason(err)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(path, "a folder, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(path, "not a regular file (a FIFO, socket or device): not read as "
+                         "an image")
+    try:  # O_NONBLOCK: were it replaced by a FIFO since, opening it must not wait
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise ImageError(path, os_reason(err)) from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ImageError(path, "not a regular file (a FIFO, socket or device): not read "
+                             "as an image")
+        try:
+            with open_image(fh) as im:
+                return decode_rgb(im)
+        except UnidentifiedImageError:
+            raise ImageError(path, "not an image (no format Pillow can read)") from None
+        except ImageTooLarge as err:
+            raise ImageError(path, str(err)) from None
+        except PermissionError:
+            raise ImageError(path, "permission denied") from None
+        except MemoryError:
+            raise ImageError(path, "not enough memory to decode it") from None
+        except OSError as err:
+            if err.errno in (errno.EIO, errno.EACCES):
+                raise ImageError(path, os_reason(err)) from None
+            raise ImageError(path, f"damaged image, cannot decode it ({error_text(err)})") \
+                from None
+        except Exception as err:  # Pillow raises SyntaxError, ValueError... on bad files
+            raise ImageError(path, f"damaged image, cannot decode it ({error_text(err)})") \
+                from None
 
 
 def _as_rgb(image, name: str) -> np.ndarray:
@@ -253,21 +348,28 @@ class Predictor:
         self.image_size = tuple(model.input.shape[1:3])
 
     def preprocess(self, images) -> np.ndarray:
-        """The model's inputs (float32 (N, H, W, 3)) for a list of images (paths or arrays)."""
+        """The model's inputs (float32 (N, H, W, 3)) for a list of images (paths or arrays),
+        each read and preprocessed in turn: one decoded image is held at a time."""
+        return np.stack([self._prepare(_as_rgb(im, f"image {i}"))
+                         for i, im in enumerate(images)])
+
+    def _prepare(self, array: np.ndarray) -> np.ndarray:
+        """One uint8 RGB image as the model's input (float32 (H, W, 3))."""
         from lpr_lib._tf import on_tensorflow
 
-        arrays = [_as_rgb(im, f"image {i}") for i, im in enumerate(images)]
         if not on_tensorflow():
             from lpr_lib.data.pydataset import preprocess_numpy
 
-            return np.stack([preprocess_numpy(a, self.image_size, self.whiten) for a in arrays])
+            return np.asarray(preprocess_numpy(array, self.image_size, self.whiten), np.float32)
         from lpr_lib.data import preprocess
 
-        return np.stack([preprocess(a, self.image_size, self.whiten).numpy() for a in arrays])
+        return preprocess(array, self.image_size, self.whiten).numpy()
 
     def probabilities(self, images) -> dict:
-        """The model's outputs (NumPy) for a list of images."""
-        x = self.preprocess(images)
+        """The model's outputs (NumPy) for a list of images (or of inputs already
+        preprocessed, float32 (N, H, W, 3))."""
+        x = images if isinstance(images, np.ndarray) and images.dtype == np.float32 \
+            and images.ndim == 4 else self.preprocess(images)
         outs = [self.model.predict_on_batch(x[i:i + self.batch_size])
                 for i in range(0, len(x), self.batch_size)]
         return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
@@ -301,7 +403,7 @@ class Predictor:
         if names is None:
             names = [str(im) if isinstance(im, (str, Path)) else f"image {i}"
                      for i, im in enumerate(images)]
-        readings, arrays, todo = [], [], []
+        readings, inputs, todo = [], [], []
         min_h, min_w = MIN_IMAGE_SIZE
         for image, name in zip(images, names):
             reading = Reading(str(name))
@@ -315,11 +417,13 @@ class Predictor:
             if h < min_h or w < min_w:
                 reading.reason = (f"image is {w}x{h} pixels, too small to hold a plate "
                                   f"(at least {min_w}x{min_h})")
+                del array
                 continue
-            arrays.append(array)
+            inputs.append(self._prepare(array))  # the model's size: the decoded image goes
+            del array  # before the next is decoded: one decoded image at a time
             todo.append(reading)
-        if arrays:
-            texts, conf, kinds = self.decode(self.probabilities(arrays))
+        if inputs:
+            texts, conf, kinds = self.decode(self.probabilities(np.stack(inputs)))
             for reading, text, c, kind in zip(todo, texts, conf, kinds):
                 reading.confidence = float(c)
                 if c >= self.min_confidence:

@@ -34,6 +34,8 @@ import json
 import os
 import shutil
 import sys
+import socket
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +50,10 @@ RUN_FILES = ("config.yaml", STATE, "history.csv", "last.keras", "best.keras", "r
 
 class RunFolderError(ValueError):
     """A run folder that cannot be used as asked (finished, foreign, broken)."""
+
+
+class RunFolderBusy(RunFolderError):
+    """A run folder another process is training into (its lock file names it)."""
 
 
 def _fault(point: str) -> None:
@@ -111,6 +117,97 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.backup = self.path / BACKUP
+
+    # ------------------------------------------------------------------ the lock
+    def lock_path(self) -> Path:
+        """``.NAME.lock`` beside the folder (not inside: ``--overwrite`` moves the folder)."""
+        return self.path.with_name(f".{self.path.name}.lock")
+
+    def _holder(self) -> dict | None:
+        try:
+            holder = json.loads(self.lock_path().read_text(encoding="utf-8"))
+            return holder if isinstance(holder, dict) else None
+        except (OSError, ValueError):
+            return None
+
+    def _stale(self, holder: dict | None) -> bool:
+        """A lock whose process is gone: on this machine and not running, or unreadable
+        (every lock is written whole: one that is not was not written by this code) and
+        older than a minute."""
+        from lpr_lib.runtime import pid_alive
+
+        if holder is None:
+            try:
+                return time.time() - self.lock_path().stat().st_mtime > 60
+            except OSError:
+                return True
+        pid = holder.get("pid")
+        return holder.get("host") == socket.gethostname() and isinstance(pid, int) \
+            and pid != os.getpid() and not pid_alive(pid)
+
+    def acquire(self) -> None:
+        """Take the folder's lock file for this process (its pid, host and command), or raise
+        :class:`RunFolderBusy` naming the process that holds it. A lock left by a process that
+        is no longer running (a crash, a kill) is cleared with a note."""
+        lock = self.lock_path()
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
+                "command": " ".join(sys.argv)[:300]}
+        for _ in range(5):
+            tmp = lock.with_name(f"{lock.name}{TMP_MARK}{os.getpid()}")
+            try:
+                tmp.write_text(json.dumps(mine), encoding="utf-8")
+                try:
+                    os.link(tmp, lock)  # creates the lock whole, or fails if it exists
+                    return
+                except FileExistsError:
+                    pass
+                except OSError:  # a file system without hard links
+                    try:
+                        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                    except FileExistsError:
+                        pass
+                    else:
+                        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                            fh.write(json.dumps(mine))
+                        return
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            holder = self._holder()
+            if not self._stale(holder):
+                break
+            print(f"note: {lock}: the run that held it (process "
+                  f"{(holder or {}).get('pid', '?')}) is no longer running; lock cleared",
+                  file=sys.stderr)
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+        holder = self._holder() or {}
+        since = holder.get("since")
+        when = time.strftime(" since %Y-%m-%d %H:%M:%S", time.localtime(since)) \
+            if isinstance(since, (int, float)) else ""
+        raise RunFolderBusy(
+            f"{self.path}: in use by process {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')}{when} ({holder.get('command') or 'lpr train'}); two "
+            f"runs cannot train into one folder: wait for it, or stop it. If that process is "
+            f"gone, delete {lock}")
+
+    def release(self) -> None:
+        """Give the lock back (only this process's: never another's)."""
+        holder = self._holder()
+        if holder is not None and holder.get("pid") == os.getpid() \
+                and holder.get("host") == socket.gethostname():
+            with contextlib.suppress(FileNotFoundError):
+                self.lock_path().unlink()
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the folder's lock for the block (:meth:`acquire`, :meth:`release`)."""
+        self.acquire()
+        try:
+            yield self
+        finally:
+            self.release()
 
     # ------------------------------------------------------------------ reading
     def state(self) -> RunState | None:

@@ -347,9 +347,29 @@ class EpochSpeed(keras.callbacks.Callback):
 def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
           train_data=None, val_data=None, steps_per_epoch: int | None = None,
           callbacks=(), overwrite: bool = False, model=None):
+def _holding_run_lock(fn):
+    """Run ``train`` holding its run folder's lock (:meth:`lpr_lib.runs.RunFolder.locked`):
+    a second run into the same folder, from another process, stops at once with an error
+    naming the first; the lock goes when the call ends, however it ends."""
+    import functools
+
+    @functools.wraps(fn)
+    def locked(config: ExperimentConfig, out_dir=None, *args, **kwargs):
+        from lpr_lib.runs import RunFolder
+
+        config.validate()
+        out = Path(out_dir) if out_dir is not None else RUNS_DIR / config.name
+        with RunFolder(out).locked():
+            return fn(config, out_dir, *args, **kwargs)
+    return locked
+
+
+@_holding_run_lock
     """Train ``config`` into the run folder ``out_dir`` (default ``runs/<name>``); return the
     Keras ``History`` of this call (resumed epochs only, after a restart; the whole run is
-    in ``history.csv``).
+    in ``history.csv``). While it trains, the folder's lock file (``.NAME.lock`` beside it:
+    pid, host, command) makes a second run into the same folder stop with an error naming
+    this one; a lock a crashed run left is cleared.
 
     ``model``: train this Keras model (its architecture and weights) instead of building
     the config's, as ``lpr prune`` does with a narrower model; the config still gives the

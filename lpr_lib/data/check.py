@@ -67,13 +67,17 @@ class CheckReport:
 
 def check_image(data: bytes, name: str) -> Problem | None:
     """A problem when ``data`` is no image that ``tf.io`` can decode, else ``None``."""
-    from PIL import Image
+    from lpr_lib.data.formats import MAX_IMAGE_PIXELS, _too_large, open_image
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(io.BytesIO(data)) as im:
             fmt = im.format
-            im.load()  # decodes fully: catches truncated files
             size = im.size
+            if size[0] * size[1] > MAX_IMAGE_PIXELS and fmt == "JPEG":  # read at 1/8 scale
+                im.draft(im.mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
+            if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                return Problem("unreadable-image", name, _too_large(*size))
+            im.load()  # decodes fully (a JPEG at a reduced scale): catches truncated files
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError...
         return Problem("unreadable-image", name, decode_error(err))
     if fmt not in TF_FORMATS:
@@ -134,11 +138,16 @@ def check_dataset(source, check_images: bool = True) -> CheckReport:
 
 def _check_one(path: Path, report: CheckReport, check_images: bool, by_hash: dict) -> None:
     listed: dict[Path, str] = {}
+    samples, errors = len(report.samples), len(report.errors)
     try:
         _check_entries(path, report, check_images, by_hash, listed)
     except DataError as err:  # the dataset path itself cannot be read
         report.problems.append(err.problem)
         return
+    if len(report.samples) == samples and len(report.errors) == errors:
+        # a label file with its header alone, a list of comments: nothing to train on
+        report.problems.append(Problem("empty", str(path), "no samples: the dataset lists "
+                                       "no image (a label file with no entries?)"))
     try:
         tsv = path.is_dir() and (path / "labels.tsv").is_file()
         txt = path.is_dir() and not tsv and (path / "labels.txt").is_file()

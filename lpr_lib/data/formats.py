@@ -47,7 +47,10 @@ CCPD_NO_CHARACTER = "O"
 #: Problem kinds; those in ``ERRORS`` make a dataset unusable, the rest are warnings.
 ERRORS = frozenset({"missing-file", "bad-line", "unknown-character", "wrong-length",
                     "invalid-plate", "unreadable-image", "duplicate-entry", "conflicting-labels",
-                    "bad-ccpd-name", "empty", "unreadable-file", "bad-encoding", "incomplete"})
+                    "bad-ccpd-name", "empty", "unreadable-file", "bad-encoding", "incomplete",
+                    "outside-folder"})
+#: Set to 1 to let ``labels.tsv`` name images outside its folder (absolute paths, ``..``)
+ALLOW_OUTSIDE_ENV = "LPR_ALLOW_OUTSIDE_DATA"
 
 #: ``lpr synth`` renders into ``<out>.tmp-<pid>`` beside its output folder, with this marker file
 #: inside, and renames it to ``<out>`` only when every image and the label file are written: a
@@ -438,6 +441,12 @@ def _tsv_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
                               f"{len(row)} columns, expected {len(header)}", n)
                 continue
             name, text = row[col["file"]].strip(), row[col["plate"]].strip()
+            if _outside(name) and os.environ.get(ALLOW_OUTSIDE_ENV) != "1":
+                yield Problem("outside-folder", str(path), f"image {name!r} lies outside "
+                              f"{folder} (an absolute path, or one that climbs out with '..'); "
+                              "a labels.tsv names images in its own folder: set "
+                              f"{ALLOW_OUTSIDE_ENV}=1 to allow it", n)
+                continue
             image = folder / name
             if check:
                 bad = _listed_problem(image, name, folder, path, n)
@@ -447,6 +456,25 @@ def _tsv_entries(path: Path, check: bool) -> Iterator[Sample | Problem]:
             source = row[col["source"]].strip() if "source" in col else ""
             yield _sample_or_problem(text, check, path, n, path=image, format="tsv", source=source,
                                      where=f"{path}:{n}")
+
+
+def _outside(name: str) -> bool:
+    """Whether a file named in a label file lies outside its folder as written (absolute, or
+    climbing out with ``..``); links inside the folder are the folder owner's choice."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() \
+            or PureWindowsPath(name).drive:
+        return True
+    depth = 0
+    for part in re.split(r"[/\\]", name):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
 
 
 def _filename_entries(folder: Path, check: bool) -> Iterator[Sample | Problem]:
@@ -571,12 +599,114 @@ def decode_error(err: Exception) -> str:
     return f"cannot decode the image ({error_text(err)})"
 
 
-def _decode_bytes(data: bytes, what: str) -> np.ndarray:
+#: The most pixels an image may have to be decoded whole. A plate crop has a few hundred
+#: thousand; a JPEG above this is shrunk while it is decoded (``Image.draft``: its DCT read at
+#: 1/2, 1/4 or 1/8 scale), any other format is refused before its pixels are read (a 12000 x
+#: 12000 PNG of 140 KB would take gigabytes).
+MAX_IMAGE_PIXELS = 40_000_000
+#: Above this many pixels a decoded image is shrunk at once (``Image.reduce``, box averages)
+#: to at most this many, before it is converted or resized: no plate crop needs more, and
+#: the copies that follow stay small. Crops below it are read exactly as before.
+REDUCE_ABOVE_PIXELS = 4_000_000
+
+
+class ImageTooLarge(ValueError):
+    """An image with more pixels than :data:`MAX_IMAGE_PIXELS` that cannot be shrunk while
+    it is decoded; the message says its size (the caller names the file)."""
+
+
+def _too_large(w: int, h: int) -> str:
+    return (f"image is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels), more than the "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels read whole: too large for a plate crop "
+            "(crop or shrink it first)")
+
+
+class _SizeJudgedHere:
+    """Pillow's decompression-bomb warning and error off for a moment: the size is judged by
+    :func:`decode_rgb` (which names the file and bounds the memory), not by a warning from
+    inside Pillow that names neither."""
+
+    def __enter__(self):
+        import warnings
+
+        from PIL import Image
+
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        self._limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        return self
+
+    def __exit__(self, *exc):
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = self._limit
+        self._warnings.__exit__(*exc)
+        return False
+
+
+def open_image(fp):
+    """``Image.open`` without Pillow's own size warning and limit (:func:`decode_rgb` judges
+    the size, with a message that names it)."""
     from PIL import Image
 
+    with _SizeJudgedHere():
+        return Image.open(fp)
+
+
+def decode_rgb(im) -> np.ndarray:
+    """An opened Pillow image as uint8 RGB ``(H, W, 3)``, its memory bounded: a JPEG above
+    :data:`MAX_IMAGE_PIXELS` is decoded at a reduced scale, any other image above it raises
+    :class:`ImageTooLarge` before its pixels are read, and one above
+    :data:`REDUCE_ABOVE_PIXELS` is shrunk as soon as it is decoded. Every mode is read as its
+    pixels mean (:func:`to_rgb8`): a 16-bit PNG is not clipped to white."""
+    import math
+
+    w, h = im.size
+    if w * h > REDUCE_ABOVE_PIXELS and im.format == "JPEG":
+        scale = math.sqrt(w * h / REDUCE_ABOVE_PIXELS)
+        im.draft(im.mode if im.mode in ("L", "RGB", "CMYK", "YCbCr") else "RGB",
+                 (max(1, int(w / scale)), max(1, int(h / scale))))
+        w, h = im.size  # the scale the decoder will use
+    if w * h > MAX_IMAGE_PIXELS:
+        raise ImageTooLarge(_too_large(*im.size))
+    with _SizeJudgedHere():
+        im.load()
+    if w * h > REDUCE_ABOVE_PIXELS:
+        im = im.reduce(math.ceil(math.sqrt(w * h / REDUCE_ABOVE_PIXELS)))
+    return to_rgb8(im)
+
+
+def to_rgb8(im) -> np.ndarray:
+    """uint8 RGB ``(H, W, 3)`` of a decoded Pillow image of any mode. 16-bit greyscale
+    (``I;16``: a 16-bit PNG) is scaled to 8 bits, as are 32-bit integer (``I``: scaled by
+    1/257 when its values span 16 bits, by its own range when they go beyond) and float
+    (``F``: 0..1 taken as the unit range, else its own range); Pillow's ``convert`` would clip
+    them (a 16-bit plate reads white). Alpha is dropped; palette, CMYK, YCbCr, LAB and HSV
+    go through ``convert``."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        a = np.asarray(im).astype(np.float64)
+        low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if mode.startswith("I;16") or (mode == "I" and 255 < high <= 65535 and low >= 0):
+            a = a / 257.0
+        elif mode == "F" and 0 <= low and high <= 1:
+            a = a * 255.0
+        elif low < 0 or high > 255:  # beyond any unit: its own range
+            a = (a - low) * (255.0 / (high - low)) if high > low else np.zeros_like(a)
+        grey = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if mode in ("La", "RGBa", "PA"):  # premultiplied or palette with alpha: via their base
+        im = im.convert("RGBA")
+    return np.asarray(im.convert("RGB"))
+
+
+def _decode_bytes(data: bytes, what: str) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
+        with open_image(io.BytesIO(data)) as im:
+            return decode_rgb(im)
+    except ImageTooLarge as err:
+        raise DataError(Problem("unreadable-image", what, str(err))) from None
     except Exception as err:  # PIL raises many types for bad files
         raise DataError(Problem("unreadable-image", what, decode_error(err))) from None
 
