@@ -33,7 +33,12 @@ lint: $(STAMP)
 	$(BIN)/python tools/lint_chapters.py
 
 unit: $(STAMP)
-	LPR_QUICK=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
+	LPR_QUICK=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "not slow" tests
+
+# the tests marked slow (training runs, every kill point, huge images): CI runs them (.ci/run)
+slow: $(STAMP)
+	LPR_QUICK=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m slow tests; \
+	status=$$?; [ $$status = 0 ] || [ $$status = 5 ]  # 5: no test is marked slow
 
 # every chapter as a notebook (jupytext) in build/ (beside book/: the chapters' relative
 # paths hold), the cells tagged nbval-check-output carrying the outputs recorded from results/
