@@ -1013,17 +1013,24 @@ class OptimizerConfig(ConfigModel):
 
 
 #: ``schedule.name``: see :func:`lpr_lib.train.compile_model`
-SCHEDULES = ("seed", "cosine", "constant")
+SCHEDULES = ("seed", "cosine", "constant", "plateau")
 
 
 class ScheduleConfig(ConfigModel):
     """How the learning rate changes over the run."""
 
-    #: "seed" (1e-5 warmup, 1e-3, 1e-4, 1e-5, 1e-6 by epoch), "cosine" (warmup + cosine)
-    #: or "constant"
+    #: "seed" (1e-5 warmup, 1e-3, 1e-4, 1e-5, 1e-6 by epoch), "cosine" (warmup + cosine),
+    #: "constant", or "plateau" (warm-up, then the rate times ``factor`` whenever the
+    #: validation plate accuracy of ``patience`` epochs gains less than ``min_delta``; after
+    #: ``drops`` drops the run stops once its last quarter gains less than ``min_delta``, or at
+    #: ``epochs``: :class:`lpr_lib.optim.PlateauDrops`)
     name: Annotated[Str, _one_of(SCHEDULES)] = "cosine"
-    warmup_epochs: NonNegative = 0.5  # cosine
+    warmup_epochs: NonNegative = 0.5  # cosine and plateau
     final_ratio: Unit = 0.01  # cosine
+    factor: Annotated[Float, _check(lambda v: 0 < v < 1, "must be in (0, 1)")] = 0.1  # plateau
+    drops: Annotated[Int, _check(lambda v: v >= 0, "must be 0 or more")] = 2  # plateau
+    patience: Annotated[Int, _check(lambda v: v >= 1, "must be at least 1")] = 2  # plateau
+    min_delta: Unit = 0.005  # plateau
 
 
 #: ``strategy``: see :func:`lpr_lib.train.train`

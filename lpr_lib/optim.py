@@ -1,5 +1,7 @@
 """RAdam, and the learning-rate schedules of the recipe: the seed's warmup-then-steps
-schedule and a warmup-cosine alternative.
+schedule, a warmup-cosine alternative, and warm-up then drops on a plateau of validation
+(:class:`WarmupPlateau` with the callback :class:`PlateauDrops`), which stops a run once it
+has converged.
 
 Keras 3 ships no RAdam, so :class:`RAdam` is written here, as a
 ``keras.optimizers.Optimizer``, to match ``torch.optim.RAdam`` step for step (the
@@ -14,7 +16,8 @@ import keras
 from keras import ops
 
 __all__ = ["RAdam", "rho", "rectification", "seed_schedule", "SEED_LR_VALUES",
-           "SEED_FRACTIONS", "WarmupCosine", "get_optimizer", "OPTIMIZERS"]
+           "SEED_FRACTIONS", "WarmupCosine", "WarmupPlateau", "PlateauDrops", "get_optimizer",
+           "OPTIMIZERS"]
 
 
 def rho(step, beta_2: float = 0.999):
@@ -245,6 +248,103 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return {"base_lr": self.base_lr, "warmup_steps": self.warmup_steps,
                 "total_steps": self.total_steps, "final_ratio": self.final_ratio,
                 "start_ratio": self.start_ratio, "name": self.name}
+
+
+class WarmupPlateau(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to ``base_lr`` over ``warmup_steps``, then ``base_lr`` times ``scale``,
+    a variable that :class:`PlateauDrops` lowers when validation stops improving::
+
+        lr(t) = base_lr * scale * min(1, t / warmup_steps)
+
+    (with no warm-up, ``base_lr * scale`` from the first step).
+    """
+
+    def __init__(self, base_lr: float, warmup_steps: int, scale: float = 1.0,
+                 name: str = "warmup_plateau"):
+        super().__init__()
+        self.base_lr = float(base_lr)
+        self.warmup_steps = int(warmup_steps)
+        self.name = name
+        self.scale = keras.Variable(float(scale), trainable=False, dtype="float32",
+                                    name="lr_scale")
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        ramp = ops.minimum(1.0, step / max(self.warmup_steps, 1)) if self.warmup_steps else 1.0
+        return self.base_lr * ops.convert_to_tensor(self.scale) * ramp
+
+    def get_config(self):
+        return {"base_lr": self.base_lr, "warmup_steps": self.warmup_steps,
+                "scale": float(ops.convert_to_numpy(self.scale)), "name": self.name}
+
+
+def _plateaued(values: list[float], window: int, min_delta: float) -> bool:
+    """Whether the best of the last ``window`` values is less than ``min_delta`` above the
+    best before them (and there were values before them)."""
+    if window < 1 or len(values) <= window:
+        return False
+    return max(values[-window:]) - max(values[:-window]) < min_delta
+
+
+class PlateauDrops(keras.callbacks.Callback):
+    """Drive a :class:`WarmupPlateau`: after every epoch, when the best ``monitor`` of the last
+    ``patience`` epochs at the current rate is less than ``min_delta`` above the best before
+    them, multiply the rate by ``factor``; after ``drops`` drops, stop the run once the last
+    quarter of its epochs (at least ``patience``, all at the lowest rate) gained less than
+    ``min_delta``: the run has converged.
+
+    It adds ``lr_scale`` (the scale the next epoch runs at) and ``stopped`` (1 on the epoch
+    after which the run stopped) to the epoch's logs, so ``history.csv`` records them; a
+    resumed run passes the rows already done as ``history`` and continues where they left
+    off (:meth:`done` tells whether the run had already stopped).
+    """
+
+    def __init__(self, schedule: WarmupPlateau, monitor: str = "val_chars_plate_acc",
+                 factor: float = 0.1, drops: int = 2, patience: int = 2,
+                 min_delta: float = 0.005, history=()):
+        super().__init__()
+        if not 0.0 < factor < 1.0 or drops < 0 or patience < 1:
+            raise ValueError("PlateauDrops needs 0 < factor < 1, drops >= 0 and patience >= 1")
+        self.schedule, self.monitor = schedule, monitor
+        self.factor, self.drops, self.patience = float(factor), int(drops), int(patience)
+        self.min_delta = float(min_delta)
+        self.values = [float(row[monitor]) for row in history]
+        self.scales = [float(row.get("lr_scale", 1.0)) for row in history]
+        self.stopped = bool(history) and bool(int(float(history[-1].get("stopped", 0) or 0)))
+        if self.scales:
+            self.schedule.scale.assign(self.scales[-1])
+
+    def _drops_done(self) -> tuple[int, int]:
+        """``(drops so far, index of the epoch after which the last one came, or -1)``."""
+        count, last, previous = 0, -1, 1.0
+        for i, scale in enumerate(self.scales):
+            if scale < previous:
+                count, last = count + 1, i
+            previous = scale
+        return count, last
+
+    def done(self) -> bool:
+        return self.stopped
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        self.values.append(float(logs[self.monitor]))
+        scale = float(ops.convert_to_numpy(self.schedule.scale))
+        drops, last = self._drops_done()
+        at_rate = self.values[last + 1:]  # the epochs run at the current rate
+        if drops < self.drops:
+            if len(at_rate) > self.patience and _plateaued(at_rate, self.patience,
+                                                            self.min_delta):
+                scale *= self.factor
+                self.schedule.scale.assign(scale)
+        else:
+            window = max(self.patience, math.ceil(len(self.values) / 4))
+            if len(at_rate) >= window and _plateaued(self.values, window, self.min_delta):
+                self.stopped = True
+                self.model.stop_training = True
+        self.scales.append(scale)
+        logs["lr_scale"] = scale
+        logs["stopped"] = int(self.stopped)
 
 
 #: The optimizers by their config name (``optimizer.name``)

@@ -190,7 +190,7 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
     """Compile ``model`` with the config's loss, optimizer, schedule and metrics."""
     from lpr_lib.losses import state_metrics
     from lpr_lib.metrics import PlateAccuracy
-    from lpr_lib.optim import WarmupCosine, get_optimizer, seed_schedule
+    from lpr_lib.optim import WarmupCosine, WarmupPlateau, get_optimizer, seed_schedule
 
     s, o = config.schedule, config.optimizer
     total = steps_per_epoch * config.epochs
@@ -201,8 +201,11 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
         lr = WarmupCosine(o.learning_rate, warm, max(total, warm + 1), final_ratio=s.final_ratio)
     elif s.name == "constant":
         lr = o.learning_rate
+    elif s.name == "plateau":  # PlateauDrops (added by train) lowers it
+        lr = WarmupPlateau(o.learning_rate, int(round(s.warmup_epochs * steps_per_epoch)))
     else:
-        raise ConfigError(f"schedule.name must be 'seed', 'cosine' or 'constant', not {s.name!r}")
+        raise ConfigError(f"schedule.name must be 'seed', 'cosine', 'constant' or 'plateau', "
+                          f"not {s.name!r}")
     opt_kw = {"clipnorm": o.clipnorm} if o.clipnorm else {}
     chars_loss = config.loss.build()
     losses = {"chars": chars_loss, "length": keras.losses.SparseCategoricalCrossentropy()}
@@ -433,10 +436,12 @@ def _holding_run_lock(fn):
                 model.load_weights(checkpoint)
 
     monitor = "val_chars_plate_acc" if val_ds is not None else "chars_plate_acc"
+    plateau = _plateau_drops(model, config, monitor, out, initial_epoch)
     cbs = [
         *_epoch_pins(train_ds),
         EpochSpeed(config.batch_size, steps_per_epoch),
         keras.callbacks.TerminateOnNaN(),
+        *([plateau] if plateau else []),
         *callbacks,
         CommitEpochs(run, monitor),  # last: it writes what the others added to the logs
     ]
@@ -444,7 +449,7 @@ def _holding_run_lock(fn):
         cbs.insert(0, keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False,
                                                   profile_batch=0))
     history = keras.callbacks.History()
-    if initial_epoch < config.epochs:
+    if initial_epoch < config.epochs and not (plateau and plateau.done()):
         history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                             initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                             callbacks=cbs, verbose=config.verbose,
@@ -462,6 +467,20 @@ def _holding_run_lock(fn):
     }, config=config.to_dict(), seed=config.seed, started=started, directory=out)
     run.finish()
     return history
+
+
+def _plateau_drops(model, config: ExperimentConfig, monitor: str, out: Path,
+                   initial_epoch: int):
+    """The :class:`~lpr_lib.optim.PlateauDrops` of a ``plateau`` schedule (None for the
+    others), carrying on from the committed epochs of a resumed run."""
+    if config.schedule.name != "plateau":
+        return None
+    from lpr_lib.optim import PlateauDrops
+
+    s = config.schedule
+    done = load_history(out)[:initial_epoch] if initial_epoch else []
+    return PlateauDrops(model.optimizer._learning_rate, monitor, factor=s.factor, drops=s.drops,
+                        patience=s.patience, min_delta=s.min_delta, history=done)
 
 
 def _epoch_pins(train_ds) -> list:
