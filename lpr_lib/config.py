@@ -1040,13 +1040,6 @@ AtLeast1 = Annotated[Int, _check(lambda v: v >= 1, "must be at least 1")]
 AtLeast0 = Annotated[Int, _check(lambda v: v >= 0, "must be 0 or more")]
 
 
-class ExperimentConfig(ConfigModel):
-    """One experiment: :func:`lpr_lib.train.train` runs it; its YAML is the run's
-    ``config.yaml``::
-
-        cfg = default_config()                 # the book's CPU model on synthetic plates
-        cfg = ExperimentConfig.from_yaml("configs/seed_full.yaml")
-        cfg = cfg.override(["model.width=0.5", "epochs=3"])   # what `lpr train --set` does
 def _run_name(value: str) -> str:
     """A run's name is a folder under ``runs/``: one plain path component."""
     bad = [c for c in value if c in "/\\" or ord(c) < 32]
@@ -1057,6 +1050,13 @@ def _run_name(value: str) -> str:
     return value
 
 
+class ExperimentConfig(ConfigModel):
+    """One experiment: :func:`lpr_lib.train.train` runs it; its YAML is the run's
+    ``config.yaml``::
+
+        cfg = default_config()                 # the book's CPU model on synthetic plates
+        cfg = ExperimentConfig.from_yaml("configs/seed_full.yaml")
+        cfg = cfg.override(["model.width=0.5", "epochs=3"])   # what `lpr train --set` does
     """
 
     name: Annotated[Str, AfterValidator(_run_name)] = "default"

@@ -347,9 +347,6 @@ class EpochSpeed(keras.callbacks.Callback):
             logs["img_per_s"] = round(self.images / dt, 1)
 
 
-def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
-          train_data=None, val_data=None, steps_per_epoch: int | None = None,
-          callbacks=(), overwrite: bool = False, model=None):
 def _holding_run_lock(fn):
     """Run ``train`` holding its run folder's lock (:meth:`lpr_lib.runs.RunFolder.locked`):
     a second run into the same folder, from another process, stops at once with an error
@@ -368,6 +365,9 @@ def _holding_run_lock(fn):
 
 
 @_holding_run_lock
+def train(config: ExperimentConfig, out_dir: str | os.PathLike | None = None,
+          train_data=None, val_data=None, steps_per_epoch: int | None = None,
+          callbacks=(), overwrite: bool = False, model=None):
     """Train ``config`` into the run folder ``out_dir`` (default ``runs/<name>``); return the
     Keras ``History`` of this call (resumed epochs only, after a restart; the whole run is
     in ``history.csv``). While it trains, the folder's lock file (``.NAME.lock`` beside it:
