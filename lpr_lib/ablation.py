@@ -355,9 +355,12 @@ def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test",
 
 
 def _same_config(path: Path, config: ExperimentConfig) -> bool:
+    """Whether the result file ``path`` was made with ``config``: keys a later version added
+    are read at their defaults (as a run folder reads its stored config)."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))["meta"]["config"]
-    except (OSError, ValueError, KeyError):
+        stored = ExperimentConfig.from_dict(stored).to_dict()
+    except (OSError, ValueError, KeyError, TypeError):
         return False
     return stored == config.to_dict()
 

@@ -347,3 +347,22 @@ def test_a_prune_share_takes_the_fine_tuning_out_of_the_budget(tmp_path):
         with pytest.raises(ConfigError, match="prune must be"):
             load_row(bad, tmp_path)
     assert prune_epochs(load_row("v7"), 16) == load_row("v7").prune.get("epochs", 1)
+
+
+def test_a_result_from_before_a_key_was_added_is_the_same_config(tmp_path):
+    """A key a later version added (at its default) does not make a finished job look like
+    another config, so ``lpr ablate`` does not train it again; a changed value does."""
+    from lpr_lib.ablation import _same_config
+
+    config = row_config("v4.0", "mixed", 2026)
+    stored = config.to_dict()
+    for key in ("factor", "drops", "patience", "min_delta"):
+        del stored["schedule"][key]
+    path = tmp_path / "v4.0-seed2026.json"
+    path.write_text(json.dumps({"result": {}, "meta": {"config": stored}}), encoding="utf-8")
+    assert _same_config(path, config)
+    stored["schedule"]["name"] = "plateau"
+    path.write_text(json.dumps({"result": {}, "meta": {"config": stored}}), encoding="utf-8")
+    assert not _same_config(path, config)
+    path.write_text("{not json", encoding="utf-8")
+    assert not _same_config(path, config)
