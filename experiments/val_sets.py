@@ -17,6 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+# this checkout's library, not whichever one the environment installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def main(argv=None) -> int:
     from lpr_lib.data import valsets
