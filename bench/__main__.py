@@ -134,7 +134,9 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown backbone(s) {', '.join(unknown)} in --train: choose among "
                 f"{', '.join(BACKBONES)}")
-    config = {"quick": quick, "parts": args.parts, "models": names, "settings": SETTINGS,
+    command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
+    config = {"command": command, "quick": quick, "parts": args.parts, "models": names,
+              "settings": SETTINGS,
               "train": args.train, "readers": args.readers or list(readers.READERS)}
     log(f"make bench{' (quick mode)' if quick else ''}: {', '.join(args.parts)} -> {out_dir}")
     workdir = Path(tempfile.mkdtemp(prefix="lpr_bench_"))
