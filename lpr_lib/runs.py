@@ -251,6 +251,9 @@ class RunFolder:
         if overwrite:
             return "overwrite"
         state = self.state()
+        if state is None and {n for n in (*RUN_FILES, BACKUP) if (self.path / n).exists()} \
+                == {"config.yaml"}:
+            return "new"  # begin() stopped between its two writes: nothing was trained
         if state is None:
             raise RunFolderError(
                 f"{self.path}: holds a run this version cannot resume (no {STATE}); train into "
