@@ -356,13 +356,14 @@ def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test",
 
 def _same_config(path: Path, config: ExperimentConfig) -> bool:
     """Whether the result file ``path`` was made with ``config``: keys a later version added
-    are read at their defaults (as a run folder reads its stored config)."""
+    are read at their defaults (as a run folder reads its stored config), and the run's
+    ``name`` (which names the scale: a scale renamed keeps its results) is not compared."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))["meta"]["config"]
         stored = ExperimentConfig.from_dict(stored).to_dict()
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return stored == config.to_dict()
+    return {**stored, "name": None} == {**config.to_dict(), "name": None}
 
 
 def _job_files(job: Job, runs_root, results_root, rows_dir):

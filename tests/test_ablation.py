@@ -364,5 +364,9 @@ def test_a_result_from_before_a_key_was_added_is_the_same_config(tmp_path):
     stored["schedule"]["name"] = "plateau"
     path.write_text(json.dumps({"result": {}, "meta": {"config": stored}}), encoding="utf-8")
     assert not _same_config(path, config)
+    stored["schedule"]["name"] = "cosine"
+    stored["name"] = "ablation-another-scale-mixed-v4.0-seed2026"  # a scale renamed
+    path.write_text(json.dumps({"result": {}, "meta": {"config": stored}}), encoding="utf-8")
+    assert _same_config(path, config)
     path.write_text("{not json", encoding="utf-8")
     assert not _same_config(path, config)
