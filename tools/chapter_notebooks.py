@@ -28,8 +28,8 @@ OUTPUTS = BOOK / "outputs"
 EXECUTED = ROOT / "_build" / "jupyter_execute" / "book"
 #: nbval's cell tag for "compare this cell's output" (not shown in the book)
 MARK = "nbval-check-output"
-#: what is compared: text, not pictures or widget state
-KEEP_MIMES = ("text/plain",)
+#: what is compared: text and tables, not pictures or widget state
+KEEP_MIMES = ("text/plain", "text/html")
 
 
 def chapters() -> list[Path]:
