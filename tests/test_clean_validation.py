@@ -2,7 +2,6 @@
 plates carry: a run trained on noisy labels is judged on true ones."""
 from pathlib import Path
 
-import pytest
 
 from lpr_lib.config import SynthConfig
 from lpr_lib.train import default_config
