@@ -1,4 +1,4 @@
-"""What the benchmarks share (``make bench``'s ``bench/``, ``tools/bench_train.py``,
+"""What the benchmarks share (``make bench``'s ``bench/``, ``experiments/bench_train.py``,
 :mod:`lpr_lib.latency`): the machine's description and its measured float32 peak, a fresh
 process per measurement with its thread limits, the timing of training steps, peak memory.
 

@@ -15,7 +15,7 @@ unfinished: start the same command again after a kill and it continues from the 
 finished epoch), ``logs/`` (TensorBoard) and ``result.json`` (final metrics, seed, git
 commit, versions, time).
 
-Speed on a CPU (see ``tools/bench_train.py`` and chapter 4): the defaults here are the
+Speed on a CPU (see ``experiments/bench_train.py`` and chapter 4): the defaults here are the
 settings that study chose.
 """
 from __future__ import annotations

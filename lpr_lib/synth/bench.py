@@ -2,7 +2,7 @@
 process (no disk), and of :func:`~lpr_lib.synth.generate` (JPEG files and the label file
 written) with 1 worker and with every core.
 
-    benchmark_generator(600)     # -> dict (tools/bench_synth.py and make bench write it)
+    benchmark_generator(600)     # -> dict (experiments/bench_synth.py and make bench write it)
 
 ``sample`` is timed over ``windows`` equal windows of plates: ``sample_plates_per_s`` is the
 rate over all of them (the figure of ``results/synth_benchmark.json`` since it was first

@@ -7,9 +7,9 @@ model, compiles it, runs ``warmup`` steps (tracing, XLA compilation) and then ti
 and prints one JSON line. ``os.getloadavg()`` is recorded
 before and after every measurement: the machine is shared, and a busy machine is slow.
 
-    python tools/bench_train.py                       # before/after at widths 1.0, 0.5, 0.25
-    python tools/bench_train.py --study               # one factor at a time, at width 0.5
-    python tools/bench_train.py --one '{"width": 0.5, "jit": true}'
+    python experiments/bench_train.py                       # before/after at widths 1.0, 0.5, 0.25
+    python experiments/bench_train.py --study               # one factor at a time, at width 0.5
+    python experiments/bench_train.py --one '{"width": 0.5, "jit": true}'
 
 Results go to ``results/train_speed.json`` (via ``lpr_lib.repro.write_result``).
 """

@@ -8,7 +8,7 @@ checkpoint, the ablation row v4.0 (cross-entropy, synthetic data, first seed, th
 budget), and trains each for 2 more epochs of 330 steps at a cosine rate from 1e-3, nothing
 else changed; it writes results/ghm_warm_start.json.
 
-    python tools/ghm_warm_start.py     # about 4 minutes on 2 cores once v4.0 has trained
+    python experiments/ghm_warm_start.py     # about 4 minutes on 2 cores once v4.0 has trained
 """
 import sys
 import time

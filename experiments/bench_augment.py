@@ -16,8 +16,8 @@ after ``--flush`` untimed ones that empty what the prefetch buffer filled meanwh
 unless ``--train-steps 0``, a few training steps of the book's default model (ResNet-18 at
 width 0.25, XLA) are timed fed by each, alternating the same way.
 
-    python tools/bench_augment.py               # writes results/augment_speed.json
-    python tools/bench_augment.py --rounds 3 --batches 20 --no-save
+    python experiments/bench_augment.py               # writes results/augment_speed.json
+    python experiments/bench_augment.py --rounds 3 --batches 20 --no-save
 """
 from __future__ import annotations
 

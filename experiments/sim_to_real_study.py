@@ -2,7 +2,7 @@
 machine that has only JAX, and on the CPU (where JAX trains the default model faster than
 TensorFlow does).
 
-    KERAS_BACKEND=jax python tools/sim_to_real_study.py --real .gpu/real32x96.npz --out OUT
+    KERAS_BACKEND=jax python experiments/sim_to_real_study.py --real .gpu/real32x96.npz --out OUT
 
 Trains the book's default model (``configs/default.yaml``: ResNet-18 at width 0.25, flatten
 head, cross-entropy, Adam on a warm-up cosine) on synthetic plates rendered in parallel, one

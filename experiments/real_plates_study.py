@@ -1,7 +1,7 @@
 """The sim-to-real study of chapter 8: train each row, then read real plates with it.
 
-    python tools/real_plates_study.py            # train what is missing, measure every row
-    python tools/real_plates_study.py --measure  # measure the finished rows only
+    python experiments/real_plates_study.py            # train what is missing, measure every row
+    python experiments/real_plates_study.py --measure  # measure the finished rows only
 
 Each row is a config (the book's default plus ``--set`` overrides) trained into its own run
 folder; a finished run is reused and an unfinished one resumes, so the script can be stopped

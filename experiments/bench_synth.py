@@ -1,7 +1,7 @@
 """Benchmark the plate generator: plates/second in-process, and through ``generate`` with 1
 worker and with all cores. Prints the figures and writes ``results/synth_benchmark.json``.
 
-    .venv/bin/python tools/bench_synth.py [--count 600]
+    .venv/bin/python experiments/bench_synth.py [--count 600]
 
 The measuring is :func:`lpr_lib.synth.bench.benchmark_generator` (``make bench`` uses it too).
 On a shared machine the figures are lower bounds: other processes compete for the cores.
