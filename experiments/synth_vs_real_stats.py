@@ -3,14 +3,19 @@
     python experiments/synth_vs_real_stats.py      # needs ../shared/real_plates (seconds)
 
 Brightness, saturation, contrast and sharpness of 1,000 real test crops and of 1,000
-synthetic blue plates (seed 5), each as its quartiles: ``results/synth_vs_real_stats.json``.
+synthetic blue plates (seed 5), each as its quartiles and its histogram (30 bins, densities):
+``results/synth_vs_real_stats.json``, which chapter 2 prints and draws.
 """
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
-from lpr_lib.repro import REPO_ROOT, SHARED_REAL, write_result
+# this checkout's library, not whichever one the environment installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lpr_lib.repro import REPO_ROOT, SHARED_REAL, write_result  # noqa: E402
 
 N = 1000
 
@@ -31,11 +36,13 @@ def main() -> int:
     if not SHARED_REAL.is_dir():
         print(f"{SHARED_REAL.name} is absent: nothing to measure", file=sys.stderr)
         return 1
-    from lpr_lib.synth.stats import compare
+    from lpr_lib.synth.stats import compare, histograms
 
     started = time.time()
-    path = write_result("synth_vs_real_stats", compare(measure()), config={"n": N},
-                        started=started)
+    named = measure()
+    path = write_result("synth_vs_real_stats",
+                        {"quartiles": compare(named), "histograms": histograms(named)},
+                        config={"n": N, "bins": 30}, started=started)
     print(f"wrote {path.relative_to(REPO_ROOT)}")
     return 0
 

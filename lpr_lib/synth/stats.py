@@ -44,16 +44,33 @@ def compare(named: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, list
                    for k, v in st.items()} for name, st in named.items()}
 
 
-def stats_figure(named: dict[str, dict[str, np.ndarray]], bins: int = 30):
-    """Histograms of each statistic, one colour per named set (densities, so sizes may differ)."""
+def histograms(named: dict[str, dict[str, np.ndarray]], bins: int = 30) -> dict:
+    """Each statistic's histogram per named set, as densities on shared bins from 0 to the
+    largest 99th percentile (values above it counted in the last bin): what
+    :func:`stats_figure` draws, small enough for a results file."""
+    out = {}
+    for key in STATS:
+        hi = float(max(np.quantile(st[key], 0.99) for st in named.values()))
+        out[key] = {"range": [0.0, round(hi, 6)], "density": {
+            name: [round(float(d), 6) for d in np.histogram(
+                np.clip(st[key], 0, hi), bins=bins, range=(0, hi), density=True)[0]]
+            for name, st in named.items()}}
+    return out
+
+
+def stats_figure(named: dict[str, dict[str, np.ndarray]] | None = None, bins: int = 30,
+                 hists: dict | None = None):
+    """Histograms of each statistic, one colour per named set (densities, so sizes may differ),
+    from the per-image statistics or from :func:`histograms`' output (``hists``)."""
     import matplotlib.pyplot as plt
 
+    hists = hists if hists is not None else histograms(named, bins)
     fig, axes = plt.subplots(1, len(STATS), figsize=(3.2 * len(STATS), 2.6))
     for ax, key in zip(axes, STATS):
-        hi = max(np.quantile(st[key], 0.99) for st in named.values())
-        for name, st in named.items():
-            ax.hist(np.clip(st[key], 0, hi), bins=bins, range=(0, hi), density=True, alpha=0.5,
-                    label=name)
+        lo, hi = hists[key]["range"]
+        for name, density in hists[key]["density"].items():
+            edges = np.linspace(lo, hi, len(density) + 1)
+            ax.stairs(density, edges, fill=True, alpha=0.5, label=name)
         ax.set_title(key)
         ax.set_yticks([])
     axes[0].legend(fontsize=8)
