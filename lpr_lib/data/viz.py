@@ -133,10 +133,12 @@ def benchmark_figure(result: dict):
     if "train_step" in result:
         need = result["train_step"]["img_per_s"]
         ax.axvline(need, color="tab:red", ls="--")
-        ax.text(need * 1.05, len(names) - 0.6, f"training step\n{need:.0f} img/s",
-                color="tab:red", va="top", fontsize=9)
+        # above the axes, where no bar is: inside, the label sat on the top bar
+        ax.text(need, 1.01, f"training step: {need:.0f} img/s", color="tab:red", ha="center",
+                va="bottom", fontsize=9, transform=ax.get_xaxis_transform())
     for y, r in enumerate(rates):
         ax.text(r * 1.05, y, f"{r:.0f}", va="center", fontsize=8)
+    ax.set_xlim(right=max(rates) * 3)  # room for the longest bar's number
     return fig
 
 
