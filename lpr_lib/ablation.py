@@ -220,7 +220,7 @@ class Job:
         return results_root / self.scale / self.data / f"{self.row}-seed{self.seed}.json"
 
 
-def plan(rows=ROWS, data=DATA_SETTINGS, seeds=SEEDS[:2], scale: str = "book") -> list[Job]:
+def plan(rows=ROWS, data=DATA_SETTINGS, seeds=SEEDS, scale: str = "book") -> list[Job]:
     """Every job, seed first, then data setting, then row (a first pass gives every row)."""
     unknown = [r for r in rows if r not in ROWS + EXTRA_ROWS]
     if unknown:
@@ -757,8 +757,7 @@ def cli_ablate(args) -> int:
             print("no pair is close in the results so far (a pair is judged once both its "
                   "rows have two seeds)", file=sys.stderr)
     else:
-        jobs = plan(args.rows or ROWS, args.data or DATA_SETTINGS, args.seeds or SEEDS[:2],
-                    scale)
+        jobs = plan(args.rows or ROWS, args.data or DATA_SETTINGS, args.seeds or SEEDS, scale)
     # every config is built (and so checked) before anything is trained
     configs = {job: row_config(job.row, job.data, job.seed, scale) for job in jobs}
     root = Path(results_root or RESULTS_DIR / "ablation")

@@ -2,7 +2,7 @@
 ours, and the figures of the technique chapters, all from the result files of
 :mod:`lpr_lib.ablation` (``results/ablation/<scale>/...``).
 
-    results = load_results("book")               # every job's result
+    results = load_results(TABLE)                # every job's result
     runs, summary = summary_lines(results)       # mean and spread over seeds (nothing written)
     compare(summary, "mixed", "real_test")       # each row minus its base, with the verdict
 """
@@ -15,14 +15,18 @@ from lpr_lib.ablation import (CLOSE_FACTOR, PRIMARY, ROWS, close_pairs, close_ro
                               compare, judge, load_results, load_row, summarise,
                               summary_lines)
 
-__all__ = ["load_results", "summarise", "summary_lines", "judge", "compare", "seed_table", "by_row",
-           "LABELS",
+__all__ = ["TABLE", "load_results", "summarise", "summary_lines", "judge", "compare",
+           "seed_table", "by_row", "LABELS",
            "plot_bars", "plot_curves", "plot_loss_trace", "plot_kernel_norms",
            "plot_gamma_histograms", "plot_lighting", "plot_reliability", "plot_g_density",
            "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
            "ece_frame", "size_frame", "conclusions", "bench_latency", "ghm_batch_weights",
            "ghm_frame", "scale_frame", "PRIMARY", "close_pairs", "close_rows",
            "close_frame", "head_params"]
+
+#: the scale whose results the chapters show: the short table until the book's table (every
+#: row trained to a plateau, three seeds) is complete
+TABLE = "short"
 
 #: short labels of the rows, as the seed's table names them
 LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
@@ -491,17 +495,18 @@ def ece_frame(results: list[dict], rows, tests=("synthetic_val", "real_test")):
     return t.groupby(["data", "test", "row"])["ECE (%)"].agg(["mean", "std", "count"]).round(2)
 
 
-def head_params(rows, data: str = "synthetic", seed: int = 2026) -> dict[str, dict]:
+def head_params(rows, data: str = "synthetic", seed: int = 2026,
+                scale: str = TABLE) -> dict[str, dict]:
     """``{row: {"heads": n, "total": n, "features": n}}``: the parameters of the character
     heads (the dense layer from the pooled features to every position's logits), of the
     whole model, and the width of the features the heads read, for each row's model at
-    the book's size (built, not trained)."""
+    ``scale`` (default: the chapters' table; built, not trained)."""
     from lpr_lib.ablation import row_config
     from lpr_lib.model import build_model, count_params
 
     out = {}
     for row in rows:
-        model = build_model(row_config(row, data, seed))
+        model = build_model(row_config(row, data, seed, scale))
         heads = model.get_layer("char_logits")
         out[row] = {"heads": heads.count_params(), "total": count_params(model),
                     "features": int(heads.kernel.shape[0])}

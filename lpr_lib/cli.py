@@ -129,7 +129,7 @@ def _ablate_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--data", nargs="+", choices=DATA_SETTINGS,
                    help="data settings (default: both)")
     a.add_argument("--seeds", nargs="+", type=int, metavar="N",
-                   help=f"seeds (default: {SEEDS[0]} {SEEDS[1]}; {SEEDS[2]} is the third)")
+                   help=f"seeds (default: {' '.join(map(str, SEEDS))})")
     a.add_argument("--full", action="store_true",
                    help="the full-size table (configs/ablation/scale_full.yaml: hours a row "
                         "on a CPU) instead of the book's (the same as --scale full)")

@@ -38,10 +38,10 @@ def test_every_row_is_a_valid_config(data, scale):
 
 
 
-def test_the_long_scale_is_the_book_with_four_times_the_epochs():
+def test_the_long_scale_is_the_short_table_with_four_times_the_epochs():
     """The convergence check changes the budget only: same size, data and recipe."""
     for row in ("v4.0", "final", "v6"):
-        book = _flat(row_config(row, "synthetic", 2026, "book").to_dict())
+        book = _flat(row_config(row, "synthetic", 2026, "short").to_dict())
         long = _flat(row_config(row, "synthetic", 2026, "long").to_dict())
         changed = {k for k in book if book[k] != long.get(k)}
         assert changed == {"name", "epochs"}
@@ -354,7 +354,7 @@ def test_a_result_from_before_a_key_was_added_is_the_same_config(tmp_path):
     another config, so ``lpr ablate`` does not train it again; a changed value does."""
     from lpr_lib.ablation import _same_config
 
-    config = row_config("v4.0", "mixed", 2026)
+    config = row_config("v4.0", "mixed", 2026, "short")  # a warm-up cosine row
     stored = config.to_dict()
     for key in ("factor", "drops", "patience", "min_delta"):
         del stored["schedule"][key]
