@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lpr_lib.ablation import (CLOSE_FACTOR, PRIMARY, ROWS, close_pairs, close_rows,
-                              compare, judge, load_results, load_row, summarise,
-                              summary_lines)
+from lpr_lib.ablation import (CLOSE_FACTOR, EXTRA_ROWS, PRIMARY, ROWS, close_pairs,
+                              close_rows, compare, judge, load_results, load_row, paired,
+                              summarise, summary_lines)
 
 __all__ = ["TABLE", "load_results", "summarise", "summary_lines", "judge", "compare",
            "seed_table", "by_row", "LABELS",
@@ -22,7 +22,7 @@ __all__ = ["TABLE", "load_results", "summarise", "summary_lines", "judge", "comp
            "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
            "ece_frame", "size_frame", "conclusions", "bench_latency", "ghm_batch_weights",
            "ghm_frame", "scale_frame", "PRIMARY", "close_pairs", "close_rows",
-           "close_frame", "head_params"]
+           "close_frame", "head_params", "paired_frame", "seed_verdicts", "LIKE_FOR_LIKE"]
 
 #: the scale whose results the chapters show: the short table until the book's table (every
 #: row trained to a plateau, three seeds) is complete
@@ -465,6 +465,72 @@ def verdict_frame(summary: list[dict], data: str, metric: str = "real_test"):
         t[c] = (100 * t[c].astype(float)).round(1)
     t["row"] = [LABELS.get(r, r) for r in t["row"]]
     return t.set_index("row")[cols]
+
+
+def paired_frame(runs: list[dict], data: str, metric: str = "real_test", rows=None):
+    """Each row against the row it builds on, paired by seed (:func:`lpr_lib.ablation.paired`):
+    the seeds both have, the mean difference and its 95% interval in percentage points, and
+    the verdict (``higher``, ``lower`` or ``not resolved at N seeds``). ``runs``: the per-job
+    lines of :func:`summary_lines`."""
+    import pandas as pd
+
+    have = {r["row"] for r in runs if r["data"] == data}
+    lines = []
+    for name in rows or [r for r in ROWS + EXTRA_ROWS if r in have]:
+        row = load_row(name)
+        if not row.bases or name not in have:
+            continue
+        p = paired(runs, name, row.bases[0], data, metric)
+        lines.append({"row": LABELS.get(name, name), "against": LABELS.get(p["base"], p["base"]),
+                      "seeds": p["n"], "diff": _pts(p["mean"]), "low": _pts(p["low"]),
+                      "high": _pts(p["high"]), "verdict": p["verdict"]})
+    cols = ["row", "against", "seeds", "diff", "low", "high", "verdict"]
+    return pd.DataFrame(lines, columns=cols).set_index("row")
+
+
+def _pts(x):
+    return None if x is None else round(100 * x, 1)
+
+
+#: the seed's figure and ours that measure the same thing: its "acc" is the precision among
+#: the plates above its threshold, its recall the share of all plates above it and right
+LIKE_FOR_LIKE = {"acc": "real_test_p85", "recall": "real_test_r85"}
+
+
+def seed_verdicts(runs: list[dict], data: str = "mixed", rows=ROWS):
+    """For every row the seed measured against the row it builds on, like with like: the
+    seed's change of "acc" beside ours of precision at 0.85, its change of recall beside ours
+    of recall at 0.85 (a plate's confidence the product of its characters'), each of ours
+    paired by seed with its 95% interval (percentage points), and whether the seed's
+    conclusion holds here: ``holds`` (our interval excludes zero on the seed's side),
+    ``reversed`` (on the other side) or ``not resolved at N seeds``."""
+    import pandas as pd
+
+    lines = []
+    for name in rows:
+        row = load_row(name)
+        if not row.seed_result or not row.bases or not load_row(row.bases[0]).seed_result:
+            continue
+        theirs = load_row(row.bases[0]).seed_result
+        line = {"row": LABELS.get(name, name), "against": LABELS.get(row.bases[0])}
+        for seed_key, ours_key in LIKE_FOR_LIKE.items():
+            seed_diff = row.seed_result[seed_key] - theirs[seed_key]
+            p = paired(runs, name, row.bases[0], data, ours_key)
+            if p["verdict"] in ("higher", "lower"):
+                judged = ("holds" if (p["verdict"] == "higher") == (seed_diff > 0)
+                          else "reversed")
+            elif p["verdict"] is None and any(r["row"] == name and r["data"] == data
+                                              for r in runs):
+                judged = "no plate accepted"  # its precision is undefined in some seed
+            else:
+                judged = p["verdict"] or "not measured"
+            line.update({f"seed: {seed_key}": round(100 * seed_diff, 2),
+                         f"ours: {seed_key}": _pts(p["mean"]),
+                         f"ours: {seed_key} 95%": None if p["low"] is None
+                         else f"[{_pts(p['low'])}, {_pts(p['high'])}]",
+                         f"{seed_key}: the seed's conclusion": judged})
+        lines.append(line)
+    return pd.DataFrame(lines).set_index("row") if lines else pd.DataFrame()
 
 
 def close_frame(summary: list[dict], factor: float = CLOSE_FACTOR):

@@ -197,3 +197,31 @@ def test_close_pairs_are_those_within_twice_their_spread():
     assert t.loc[("mixed", "v2 +whitening"), "against"] == "v1 decay 5e-4"
     assert t.loc[("mixed", "v2 +whitening"), "diff"] == pytest.approx(2.0)
     assert t.loc[("synthetic", "v3 +augmentation"), "seeds"] == "2 / 2"
+
+
+def test_paired_frame_and_seed_verdicts_judge_by_interval():
+    """Rows against their bases paired by seed, and the seed's changes of acc and recall
+    beside ours of precision and recall at 0.85, judged by whether our interval holds 0."""
+    from lpr_lib.ablation_report import paired_frame, seed_verdicts
+
+    def run(row, seed, real, p85, r85):
+        return {"data": "mixed", "row": row, "seed": seed, "real_test": real,
+                "real_test_p85": p85, "real_test_r85": r85}
+
+    runs = [run("baseline", s, 0.30 + d, 0.80 + d, 0.20 + d)
+            for s, d in ((1, 0.0), (2, 0.01), (3, -0.01))]
+    runs += [run("v1", s, 0.40 + d, 0.70 + d, 0.20 + e)  # plate acc up, precision down
+             for s, d, e in ((1, 0.0, 0.02), (2, 0.012, -0.03), (3, -0.008, 0.0))]
+    frame = paired_frame(runs, "mixed")
+    assert list(frame.index) == ["v1 decay 5e-4"]
+    line = frame.iloc[0]
+    assert line["seeds"] == 3 and line["diff"] == pytest.approx(10.0, abs=0.1)
+    assert line["verdict"] == "higher" and line["low"] > 0
+    seed = seed_verdicts(runs, "mixed").iloc[0]
+    # the seed's acc rose 0.76 -> 0.86; ours fell 10 points with a tight interval: reversed
+    assert seed["seed: acc"] == pytest.approx(10.0) and seed["ours: acc"] == pytest.approx(-10.0)
+    assert seed["acc: the seed's conclusion"] == "reversed"
+    assert seed["recall: the seed's conclusion"] == "not resolved at 3 seeds"
+    runs = [dict(r, real_test_p85=None) if r["row"] == "v1" and r["seed"] == 2 else r
+            for r in runs]
+    assert seed_verdicts(runs, "mixed").iloc[0]["ours: acc"] == pytest.approx(-9.9)  # 2 seeds
