@@ -49,6 +49,29 @@ def test_links_to_missing_pages_and_anchors_are_found(tmp_path):
     assert crb.broken_links(tmp_path / "b.html", tmp_path, {}) == []
 
 
+def test_a_chapter_offers_its_executed_notebook(tmp_path):
+    import json
+
+    book = tmp_path / "book"
+    (tmp_path / "_sources" / "book").mkdir(parents=True)
+    book.mkdir()
+    cell = {"cell_type": "code", "source": "1", "metadata": {}, "execution_count": 1}
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {**cell, "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}]}]}
+    (tmp_path / "_sources" / "book" / "01_a.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "_sources" / "book" / "02_b.ipynb").write_text(
+        json.dumps({**nb, "cells": [{**cell, "outputs": []}]}))
+    link = '<a href="../_sources/book/{}.ipynb">.ipynb</a>'
+    for name in ("01_a", "02_b", "03_c"):
+        (book / f"{name}.html").write_text(page(link.format(name)), encoding="utf-8")
+    (book / "04_d.html").write_text(page("no download"), encoding="utf-8")
+    assert crb.notebook_download(book / "01_a.html") == []
+    assert "no outputs" in crb.notebook_download(book / "02_b.html")[0]
+    assert "not a notebook" in crb.notebook_download(book / "03_c.html")[0]
+    assert crb.notebook_download(book / "04_d.html") == ["no .ipynb download of the chapter"]
+    assert crb.CHAPTER.search("book/01_a.html") and not crb.CHAPTER.search("intro.html")
+
+
 def test_pages_of_skips_sphinx_index_pages_and_assets(tmp_path):
     for name in ("index.html", "book/ch1.html", "genindex.html", "search.html",
                  "_static/x.html", "_sources/y.html"):

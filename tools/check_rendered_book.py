@@ -1,7 +1,8 @@
 """Open every page of the built book in headless Chromium and report what a reader would see
 broken: an image that does not load, a link to a page or anchor that is not there, maths left
-as TeX source or typeset as an error, a Chinese character drawn as a missing-glyph box, and
-errors in the browser console.
+as TeX source or typeset as an error, a Chinese character drawn as a missing-glyph box,
+errors in the browser console, and a chapter whose page offers no ``.ipynb`` download of the
+executed notebook (or offers one that is not a notebook with outputs).
 
     python tools/check_rendered_book.py _build/html --screenshots _build/screenshots
 
@@ -93,6 +94,34 @@ def broken_links(page: Path, root: Path, cache: dict) -> list[str]:
     return problems
 
 
+#: The chapters' pages: each offers its executed notebook for download.
+CHAPTER = re.compile(r"(^|/)\d\d_[^/]+\.html$")
+
+
+def notebook_download(page: Path) -> list[str]:
+    """A chapter's page must link its executed notebook (``.ipynb``), and the file must be a
+    notebook whose code cells carry outputs."""
+    import json
+
+    html = page.read_text(encoding="utf-8", errors="replace")
+    links = sorted({h for h in re.findall(r'\bhref="([^"]+\.ipynb)"', html)
+                    if not urlsplit(h).scheme})
+    if not links:
+        return ["no .ipynb download of the chapter"]
+    problems = []
+    for href in links:
+        target = (page.parent / unquote(urlsplit(href).path)).resolve()
+        try:
+            nb = json.loads(target.read_text(encoding="utf-8"))
+            code = [c for c in nb["cells"] if c.get("cell_type") == "code"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            problems.append(f"the .ipynb download is not a notebook: {href} ({err})")
+            continue
+        if code and not any(c.get("outputs") for c in code):
+            problems.append(f"the .ipynb download has no outputs (not executed): {href}")
+    return problems
+
+
 def make_driver(width: int = 1280, height: int = 1600):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -128,6 +157,8 @@ def check_site(root: Path, screenshots: Path | None = None, driver=None) -> dict
         for page in pages:
             name = page.relative_to(root).as_posix()
             found = broken_links(page, root, cache)
+            if CHAPTER.search(name):
+                found += notebook_download(page)
             driver.get(page.as_uri())
             if driver.execute_async_script(WAIT_MATHJAX) is False:
                 found.append("MathJax failed to start")

@@ -4,8 +4,16 @@
   twice, and a second ``const`` of one name is a syntax error in the reader's browser.
 - The plate font for Chinese characters (``_static/lpr.css``), so that plates in the text
   read on a machine without a CJK font, and look like the figures' plates.
+- Each chapter downloadable as the notebook the build executed: the theme's download menu
+  offers ``.md`` and ``.pdf`` for a MyST Markdown notebook, and ``.ipynb`` only when a page
+  names one (``ipynb_source``). The executed notebook (``_build/jupyter_execute/<page>.ipynb``,
+  outputs included) is copied to ``_sources/<page>.ipynb`` beside the page's source, and the
+  menu links it.
 """
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 
 def _key(filename, attrs: dict) -> tuple:
@@ -29,7 +37,25 @@ def _dedupe_scripts(app, builder):
                                 if _key(f, a) not in present]
 
 
+def _notebook_download(app, pagename, templatename, context, doctree):
+    """Name the executed notebook of a Markdown notebook page for the theme's download menu,
+    copied where the menu links it (``_sources/<page>.ipynb``)."""
+    if getattr(app.builder, "format", None) != "html" or doctree is None:
+        return
+    if not context.get("sourcename", "").endswith((".md", ".md.txt")):
+        return
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not executed.is_file():  # a page of prose only: nothing was executed
+        return
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(executed, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
 def setup(app):
     app.connect("write-started", _dedupe_scripts)
+    # before the theme's header buttons (priority 501), which read ipynb_source
+    app.connect("html-page-context", _notebook_download, priority=499)
     app.add_css_file("lpr.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
