@@ -57,6 +57,30 @@ def figures_dir() -> Path:
     return FIGURES
 
 
+def reflow(fig, ncols: int = 2, panel: tuple[float, float] = (5.0, 4.0),
+           legend_fontsize: float | None = None):
+    """Lay a figure's panels out ``ncols`` to a row (each ``panel`` inches), so that a row of
+    many panels stays readable at the page's width. A legend of the first panel moves into the
+    last row's empty cell when there is one (at ``legend_fontsize``). Returns ``fig``."""
+    axes = list(fig.axes)
+    rows = -(-len(axes) // ncols)
+    grid = fig.add_gridspec(rows, ncols)
+    for ax, spec in zip(axes, grid):
+        ax.set_subplotspec(spec)
+    fig.set_size_inches(panel[0] * ncols, panel[1] * rows)
+    legend = axes[0].get_legend() if axes else None
+    if legend is not None and len(axes) < rows * ncols:
+        handles, labels = axes[0].get_legend_handles_labels()
+        legend.remove()
+        spare = fig.add_subplot(grid[len(axes)])
+        spare.set_axis_off()
+        spare.legend(handles, labels, loc="center", fontsize=legend_fontsize)
+    elif legend is not None and legend_fontsize:
+        for text in legend.get_texts():
+            text.set_fontsize(legend_fontsize)
+    return fig
+
+
 def save_fig(fig, name: str, tight: bool = True) -> str:
     """Save ``fig`` as ``<figures_dir()>/<name>.png`` and return its file name (no machine
     path in a notebook's output)."""
