@@ -751,6 +751,20 @@ def test_a_full_disk_during_export_names_the_folder(work, tmp_path, monkeypatch)
     assert export._disk_error(OSError(errno.ENOSPC, "x", "named")) is None
 
 
+def test_a_full_disk_during_synth_names_the_folder(tmp_path, monkeypatch):
+    """Issue 32, noted: full-disk errors from synth did not name the path."""
+    import lpr_lib.synth.generator as generator
+
+    def full(*args, **kwargs):  # what a write to a full disk raises: no file name
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(generator, "_render", full)
+    out = tmp_path / "plates"
+    rc, _, err = lpr("synth", "--count", 4, "--out", out)
+    assert rc == 2 and f"lpr synth: error: {out}: no space left on device" in err, err
+    assert "Traceback" not in err and not list(tmp_path.iterdir())  # no partial folder left
+
+
 # ------------------------------------------------------------------ runs: locks
 
 

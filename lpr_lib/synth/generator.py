@@ -326,10 +326,18 @@ def generate(count: int, out_dir, seed: int | None = None, kinds: Sequence[str] 
         _render(count, tmp_dir, out_dir, seed, config, workers, progress)
         (tmp_dir / INCOMPLETE_MARKER).unlink()
         _install(tmp_dir, out_dir, overwrite)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+        if isinstance(err, OSError) and err.errno in _NO_ROOM:
+            raise OSError(err.errno, f"{out_dir}: {os.strerror(err.errno).lower()} while "
+                          f"rendering {count} plates ({out_dir} is as it was; the partial "
+                          "folder was removed)") from err
         raise
     return label_path
+
+
+#: the errors of a write that failed for want of room, quota or a writable disk
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 def _render(count: int, tmp_dir: Path, out_dir: Path, seed: int, config: SynthConfig,
