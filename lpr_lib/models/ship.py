@@ -19,7 +19,7 @@ from pathlib import Path
 from lpr_lib.models import MODELS_DIR, SHIPPED
 from lpr_lib.repro import SHARED_REAL
 
-__all__ = ["validation_source", "kinds_test_sets", "ship_model"]
+__all__ = ["validation_source", "kinds_test_sets", "measure", "remeasure_shipped", "ship_model"]
 
 #: seed of the synthetic per-kind test set (no training or validation set uses it)
 KINDS_TEST_SEED = 777
@@ -59,15 +59,76 @@ def kinds_test_sets(image_size, per_kind: int = KINDS_TEST_PER_KIND,
             for i, kind in enumerate(KINDS)}
 
 
+def measure(model, config, real_test=SHARED_REAL / "test",
+            per_kind: int = KINDS_TEST_PER_KIND, synth_root: Path | None = None) -> dict:
+    """What a shipped model's figures are: the threshold for 99.9% precision chosen on its
+    validation data and its figures there, then, at that threshold, its figures on the real
+    test crops (None when absent) and on the synthetic test set of every kind."""
+    from lpr_lib.evaluate import evaluate_model
+    from lpr_lib.metrics import SPEC_PRECISION
+
+    size = tuple(config.data.image_size)
+    val = evaluate_model(model, validation_source(config))
+    op = val["confidence"]["product"]["operating_point"]
+    threshold = None if op is None else op["threshold"]
+    thresholds = [0.85, 0.95] + ([threshold] if threshold is not None else [])
+    result = {
+        "threshold": {"product": threshold, "target_precision": SPEC_PRECISION,
+                      "chosen_on": "validation"},
+        "validation": val,
+        "real_test": None,
+        "synthetic_kinds_test": {},
+    }
+    if Path(real_test).is_dir():
+        result["real_test"] = evaluate_model(model, real_test, thresholds=thresholds)
+    else:
+        print(f"note: {real_test} is absent: no real-test figures", file=sys.stderr)
+    for kind, folder in kinds_test_sets(size, per_kind, root=synth_root).items():
+        r = evaluate_model(model, folder, thresholds=thresholds)
+        result["synthetic_kinds_test"][kind] = {
+            "n_plates": r["n_plates"], "plate_accuracy": r["plate_accuracy"],
+            "char_accuracy": r["char_accuracy"]}
+    return result
+
+
+def remeasure_shipped(name: str, results_dir: Path | None = None) -> dict:
+    """Measure the shipped model ``name`` again from its saved file (as :func:`ship_model`
+    measured it) and write ``results/shipped_<name>.json``; its training record, which only
+    the run could give, is carried over from the shipped ``result.json`` and the file says
+    which parts were measured again and which were carried over, from which commit."""
+    import json
+
+    from lpr_lib.predict import load_model, run_config
+    from lpr_lib.repro import write_result
+
+    if name not in SHIPPED:
+        raise ValueError(f"{name!r} is not a shipped model's name ({', '.join(SHIPPED)})")
+    started = time.time()
+    folder = MODELS_DIR / name
+    old = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    model = load_model(folder / "model.keras")
+    config = run_config(model)
+    result = {"name": name, "description": SHIPPED[name], "run": old["result"]["run"],
+              **measure(model, config), "training": old["result"]["training"]}
+    result["provenance"] = {
+        "measured_again": ["threshold", "validation", "real_test", "synthetic_kinds_test"],
+        "from": f"the shipped model file lpr_lib/models/{name}/model.keras",
+        "carried_over": {"fields": ["run", "training"],
+                         "from": f"lpr_lib/models/{name}/result.json",
+                         "written_at_commit": old.get("meta", {}).get("git_commit")},
+    }
+    write_result(f"shipped_{name}", result, config=config.to_dict(), seed=config.seed,
+                 started=started, directory=results_dir)
+    return result
+
+
 def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test", dest: Path | None = None,
                results_dir: Path | None = None, per_kind: int = KINDS_TEST_PER_KIND,
                synth_root: Path | None = None) -> dict:
     """Measure the run's best model and save it into ``lpr_lib/models/<name>/`` (or ``dest``);
     return the figures written to its ``result.json`` and to
     ``results/shipped_<name>.json`` (or under ``results_dir``)."""
-    from lpr_lib.evaluate import evaluate_model
     from lpr_lib.predict import load_model, run_config
-    from lpr_lib.metrics import SPEC_PRECISION
     from lpr_lib.repro import write_result
     from lpr_lib.train import load_history
 
@@ -79,33 +140,13 @@ def ship_model(run_dir, name: str, real_test=SHARED_REAL / "test", dest: Path | 
     config = run_config(model)
     if config is None:
         raise FileNotFoundError(f"{run_dir}: no config.yaml beside the model")
-    size = tuple(config.data.image_size)
     history = load_history(run_dir)
 
-    val = evaluate_model(model, validation_source(config))
-    op = val["confidence"]["product"]["operating_point"]
-    threshold = None if op is None else op["threshold"]
-    thresholds = [0.85, 0.95] + ([threshold] if threshold is not None else [])
-    result = {
-        "name": name, "description": SHIPPED[name], "run": run_dir.name,
-        "threshold": {"product": threshold, "target_precision": SPEC_PRECISION,
-                      "chosen_on": "validation"},
-        "validation": val,
-        "real_test": None,
-        "synthetic_kinds_test": {},
-        "training": {"epochs": len(history),
-                     "best_epoch_row": max(history,
-                                           key=lambda r: r.get("val_chars_plate_acc", 0))},
-    }
-    if Path(real_test).is_dir():
-        result["real_test"] = evaluate_model(model, real_test, thresholds=thresholds)
-    else:
-        print(f"note: {real_test} is absent: no real-test figures", file=sys.stderr)
-    for kind, folder in kinds_test_sets(size, per_kind, root=synth_root).items():
-        r = evaluate_model(model, folder, thresholds=thresholds)
-        result["synthetic_kinds_test"][kind] = {
-            "n_plates": r["n_plates"], "plate_accuracy": r["plate_accuracy"],
-            "char_accuracy": r["char_accuracy"]}
+    result = {"name": name, "description": SHIPPED[name], "run": run_dir.name,
+              **measure(model, config, real_test, per_kind, synth_root),
+              "training": {"epochs": len(history),
+                           "best_epoch_row": max(history, key=lambda r: r.get(
+                               "val_chars_plate_acc", 0))}}
 
     dest = Path(dest) if dest is not None else MODELS_DIR / name
     dest.mkdir(parents=True, exist_ok=True)
