@@ -140,3 +140,24 @@ def test_every_glued_name_has_a_source():
         assert not missing, f"{path.name}: glued names with no glue() in a code cell: {missing}"
         found += len(names)
     assert found >= 4
+
+
+def test_every_chapter_cites_from_the_bibliography_and_ends_with_exercises_and_references():
+    """Every chapter after the first cites its sources ({cite}`key`, each key in
+    book/references.bib) and has a Summary, Exercises and a References section; the
+    bibliography page lists them all."""
+    import re
+
+    bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    keys = set(re.findall(r"^@\w+\{([^,\s]+),", bib, flags=re.M))
+    cite = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.md")):
+        text = path.read_text(encoding="utf-8")
+        cited = {k.strip() for group in cite.findall(text) for k in group.split(",")}
+        assert cited <= keys, f"{path.name}: cites keys not in references.bib: {cited - keys}"
+        if path.name.startswith("01_"):
+            continue
+        assert cited, f"{path.name} cites nothing"
+        for heading in ("## Summary", "## Exercises", "## References"):
+            assert f"\n{heading}\n" in text, f"{path.name} has no {heading!r} section"
+    assert "```{bibliography}" in (ROOT / "book" / "bibliography.md").read_text(encoding="utf-8")
