@@ -83,11 +83,41 @@ def reflow(fig, ncols: int = 2, panel: tuple[float, float] = (5.0, 4.0),
 
 def save_fig(fig, name: str, tight: bool = True) -> str:
     """Save ``fig`` as ``<figures_dir()>/<name>.png`` and return its file name (no machine
-    path in a notebook's output)."""
+    path in a notebook's output).
+
+    The committed figures change only when what they show changes: the PNG carries no
+    software version, and a figure whose pixels equal those of the file already there is not
+    written again (PNG encoders may compress the same pixels into other bytes), so that two
+    builds of the book leave the same tracked files."""
+    import io
+
     folder = figures_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     if tight:
         fig.tight_layout()
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    png = buffer.getvalue()
+    if not (path.is_file() and _same_picture(path.read_bytes(), png)):
+        tmp = path.with_suffix(".png.tmp")
+        tmp.write_bytes(png)
+        tmp.replace(path)
     return path.name
+
+
+def _same_picture(old: bytes, new: bytes) -> bool:
+    """Whether two PNG files hold the same pixels at the same size and resolution."""
+    if old == new:
+        return True
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    try:
+        a, b = Image.open(io.BytesIO(old)), Image.open(io.BytesIO(new))
+        return (a.size == b.size and a.info.get("dpi") == b.info.get("dpi")
+                and np.array_equal(np.asarray(a.convert("RGBA")), np.asarray(b.convert("RGBA"))))
+    except OSError:  # a damaged file is replaced
+        return False
