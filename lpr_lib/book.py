@@ -19,13 +19,19 @@ FIGURES = REPO_ROOT / "book" / "figures"
 
 
 def setup(seed: int = DEFAULT_SEED) -> bool:
-    """Seed everything, choose a plot style with CJK glyphs, and return quick mode."""
+    """Seed everything, choose a plot style with CJK glyphs, and return quick mode.
+
+    Keras and TensorFlow are seeded when the chapter imported them before calling ``setup``
+    (importing TensorFlow takes seconds, which a chapter that only loads results and draws
+    does without); Python and NumPy always are."""
+    import sys
+
     import matplotlib
 
     matplotlib.use("Agg") if not os.environ.get("MPLBACKEND") else None
     import matplotlib.pyplot as plt
 
-    set_seed(seed)
+    set_seed(seed, keras="keras" in sys.modules or "tensorflow" in sys.modules)
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "axes.grid": True,
                          "grid.alpha": 0.3, "axes.unicode_minus": False})
     _use_cjk_font()

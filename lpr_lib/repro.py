@@ -31,9 +31,10 @@ def quick_mode() -> bool:
     return os.environ.get("LPR_QUICK", "0") not in ("", "0", "false", "False")
 
 
-def set_seed(seed: int = DEFAULT_SEED, deterministic: bool = False) -> None:
+def set_seed(seed: int = DEFAULT_SEED, deterministic: bool = False, keras: bool = True) -> None:
     """Seed Python, NumPy and Keras (its backend's random ops), and TensorFlow on Keras's
-    TensorFlow backend; on the other backends TensorFlow is not imported.
+    TensorFlow backend; on the other backends TensorFlow is not imported. ``keras=False``
+    seeds Python and NumPy only, importing neither Keras nor TensorFlow (seconds).
 
     ``deterministic=True`` also asks TensorFlow for deterministic kernels, which
     makes CPU training bit-reproducible for a seed at some cost in speed (on TensorFlow's
@@ -42,6 +43,8 @@ def set_seed(seed: int = DEFAULT_SEED, deterministic: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
+    if not keras:
+        return
     try:
         import keras
     except ImportError:  # pragma: no cover - the library always has Keras
