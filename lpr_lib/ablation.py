@@ -53,7 +53,8 @@ __all__ = ["ROWS", "EXTRA_ROWS", "DISSECTION", "NOISE", "DATA_SETTINGS", "SCALES
            "ROWS_DIR", "Row", "load_row",
            "row_config", "Job", "plan", "run_job", "summarise", "summary_lines",
            "load_results", "judge", "compare", "PRIMARY", "CLOSE_FACTOR", "close_pairs",
-           "close_rows", "close_jobs", "paired", "prune_epochs", "CONVERGED_GAIN", "remeasure_job",
+           "close_rows", "close_jobs", "paired", "prune_epochs", "unresolved_jobs",
+           "MORE_SEEDS", "CONVERGED_GAIN", "remeasure_job",
            "finished_jobs", "MEASURE_VERSION",
            "cli_ablate"]
 
@@ -734,6 +735,44 @@ def close_jobs(scale: str = "book", results_root: Path | None = None, rows=None,
             if rows is None or r in rows]
 
 
+#: the seeds that rows whose verdict is not resolved get, in order, after :data:`SEEDS`
+MORE_SEEDS = (5041, 6046, 7051, 8056, 9061)
+
+
+def unresolved_jobs(scale: str = "book", results_root: Path | None = None, rows=None,
+                    data=None, max_seeds: int = 5) -> list[Job]:
+    """``lpr ablate --unresolved``: the next seed for both rows of every pair (a row and the
+    row it builds on, on its data setting's figure, :data:`PRIMARY`) whose paired interval
+    (:func:`paired`) still holds zero with fewer than ``max_seeds`` seeds shared, limited to
+    ``rows`` and ``data`` when given. A seed that one row of a pair lacks is given first."""
+    runs = summary_lines(load_results(scale, results_root))[0]
+    have: dict[tuple[str, str], set] = {}
+    for r in runs:
+        have.setdefault((r["data"], r["row"]), set()).add(r["seed"])
+    order = SEEDS + MORE_SEEDS
+    wanted: dict[tuple[str, str], int] = {}
+    for d, metric in PRIMARY.items():
+        if d not in (data or DATA_SETTINGS):
+            continue
+        for name in ROWS + EXTRA_ROWS:
+            row = load_row(name)
+            if not row.bases or (d, name) not in have or (d, row.bases[0]) not in have:
+                continue
+            p = paired(runs, name, row.bases[0], d, metric)
+            if not (p["verdict"] or "").startswith("not resolved") or p["n"] >= max_seeds:
+                continue
+            both = have[(d, name)] | have[(d, row.bases[0])]
+            seed = next((s for s in order if s in both and not
+                         (s in have[(d, name)] and s in have[(d, row.bases[0])])), None)
+            seed = seed or next(s for s in order if s not in both)
+            for r in (name, row.bases[0]):
+                if seed not in have[(d, r)] and (rows is None or r in rows):
+                    wanted[(d, r)] = min(wanted.get((d, r), seed), seed)
+    return sorted((Job(r, d, s, scale) for (d, r), s in wanted.items()),
+                  key=lambda j: (order.index(j.seed), DATA_SETTINGS.index(j.data),
+                                 (ROWS + EXTRA_ROWS).index(j.row)))
+
+
 def cli_ablate(args) -> int:
     """``lpr ablate [--rows R...] [--data D...] [--seeds N...] [--scale S | --full] [--close]
     [--list]``."""
@@ -751,6 +790,13 @@ def cli_ablate(args) -> int:
                 if (args.rows is None or j.row in args.rows)
                 and (args.data is None or j.data in args.data)
                 and (args.seeds is None or j.seed in args.seeds)]
+    elif getattr(args, "unresolved", False):
+        if getattr(args, "close", False):
+            raise ConfigError("--unresolved and --close both plan more seeds: give one of them")
+        jobs = unresolved_jobs(scale, results_root, args.rows, args.data)
+        if not jobs:
+            print("every pair's paired interval excludes zero, or has 5 seeds",
+                  file=sys.stderr)
     elif getattr(args, "close", False):
         jobs = close_jobs(scale, results_root, args.rows, args.data, args.seeds)
         if not jobs:

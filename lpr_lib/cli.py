@@ -140,6 +140,9 @@ def _ablate_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--close", action="store_true",
                    help=f"the third seed ({SEEDS[2]}, or --seeds) for the rows of every pair "
                         "whose difference is at most twice its spread in the results so far")
+    a.add_argument("--unresolved", action="store_true",
+                   help="the next seed for both rows of every pair whose paired 95%% interval "
+                        "still holds zero (at most 5 seeds a row)")
     a.add_argument("--remeasure", action="store_true",
                    help="measure the finished jobs (of --rows, --data, --seeds) again from "
                         "their trained models, without training, where their figures are "

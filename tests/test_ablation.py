@@ -370,3 +370,32 @@ def test_a_result_from_before_a_key_was_added_is_the_same_config(tmp_path):
     assert _same_config(path, config)
     path.write_text("{not json", encoding="utf-8")
     assert not _same_config(path, config)
+
+
+def test_unresolved_plans_the_next_seed_for_pairs_whose_interval_holds_zero(tmp_path, capsys):
+    """Mixed: v2 - v1 differs by +0.01, +0.03, -0.01 over three seeds (the interval holds 0:
+    both get seed 5041); v3 - v2 by +0.30 every seed (resolved). Synthetic: v2 lacks the
+    third seed v1 has (v2 gets it first)."""
+    root = tmp_path / "results"
+    figures = {("mixed", "v1"): (0.50, 0.52, 0.51), ("mixed", "v2"): (0.51, 0.55, 0.50),
+               ("mixed", "v3"): (0.81, 0.85, 0.80), ("synthetic", "v1"): (0.50, 0.52, 0.49),
+               ("synthetic", "v2"): (0.51, 0.50)}
+    for (data, row), accs in figures.items():
+        (root / "book" / data).mkdir(parents=True, exist_ok=True)
+        for seed, acc in zip(ablation.SEEDS, accs):
+            res = {"row": row, "data": data, "seed": seed,
+                   "real_test": {"plate_accuracy": acc}, "synthetic_val": {"plate_accuracy": acc}}
+            (root / "book" / data / f"{row}-seed{seed}.json").write_text(
+                json.dumps({"result": res, "meta": {}}))
+    jobs = ablation.unresolved_jobs("book", root)
+    assert [(j.data, j.row, j.seed) for j in jobs] == [
+        ("synthetic", "v2", 4036), ("mixed", "v1", 5041), ("mixed", "v2", 5041)]
+    assert ablation.unresolved_jobs("book", root, rows=["v2"], data=["mixed"]) == [
+        Job("v2", "mixed", 5041, "book")]
+    assert ablation.unresolved_jobs("book", root, max_seeds=3, data=["mixed"]) == []
+    from lpr_lib.cli import main
+
+    assert main(["ablate", "--unresolved", "--list", "--results", str(root)]) == 0
+    assert capsys.readouterr().out.split("\n")[0] == "todo  book  synthetic/v2-seed4036"
+    assert main(["ablate", "--unresolved", "--close", "--list", "--results", str(root)]) == 2
+    assert "give one of them" in capsys.readouterr().err
