@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lpr_lib.predict import Predictor, load_model, run_whiten, stored_threshold
+from lpr_lib.predict import (Predictor, load_model, run_whiten, stored_temperature,
+                             stored_threshold)
 from lpr_lib.runtime import (EXPORT_NAMES, PREPROCESSING_FILE, ExportedModel, OnnxUnavailable,
                              export_digest, load_exported, recover_folder)
 
@@ -294,10 +295,18 @@ def preprocessing_notes(model) -> dict:
         "input": "float32 (batch, H, W, 3) RGB, preprocessed",
         "image_size": list(model.input.shape[1:3]),
         "whiten": whiten,
-        "steps": ["scale uint8 to [0, 1]", "resize bilinear (antialias) to image_size"]
+        "steps": ["decode to uint8 RGB (JPEG: libjpeg's accurate integer IDCT, as Pillow and "
+                  "OpenCV decode)",
+                  "resize bilinear (antialias, tf.image.resize's kernel) to image_size, round "
+                  "to uint8", "scale to [0, 1]"]
         + (["per-image standardisation: (x - mean) / max(std, 1/sqrt(H*W*3))"] if whiten
-           else ["clip to [0, 1]"]),
+           else []),
         "outputs": outputs,
+        "temperature": stored_temperature(model),
+        "confidence": "every softmax output scaled as softmax(log(p) / temperature) (a number "
+                      "for every head, or per output: chars per position), then the reading's "
+                      "joint probability: the product of its characters' and its length's "
+                      "probabilities; below threshold the reading is unsure",
         "threshold": stored_threshold(model),
         "model": getattr(model, "_lpr_name", model.name),
     }

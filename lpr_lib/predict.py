@@ -7,10 +7,11 @@
 ``"latest"`` (the newest run under ``runs/``), or by path (a run folder or a ``.keras`` file);
 :func:`run_config` and :func:`run_whiten` read the run's config beside it, and
 :func:`stored_threshold` the confidence threshold chosen on its validation plates.
-Preprocessing (resize to the model's input size, per-image standardisation when the run
-was trained with ``data.whiten``) is :func:`lpr_lib.data.preprocess`, the same function
-training used (on Keras's other backends its NumPy twin :func:`lpr_lib.data.preprocess_numpy`:
-reading plates needs no TensorFlow). Exporting a model is :mod:`lpr_lib.export`'s.
+Preprocessing (resize to the model's input size and round to uint8 as the training pipelines
+hold every plate, then per-image standardisation when the run was trained with
+``data.whiten``) is :func:`lpr_lib.data.inputs.model_input`, NumPy on every backend and the
+very function ``lpr eval`` uses (:func:`lpr_lib.evaluate.predict_dataset`): the same file
+gives the same input on both paths. Exporting a model is :mod:`lpr_lib.export`'s.
 
 A reading is always a valid plate (:func:`lpr_lib.plates.constrained_decode`: the most
 probable text that some plate kind allows), and a reader that is not sure says so: below
@@ -30,7 +31,8 @@ import numpy as np
 from lpr_lib.repro import RUNS_DIR
 
 __all__ = ["load_model", "resolve_model", "latest_run", "run_config", "run_whiten",
-           "stored_threshold", "Predictor", "Reading", "ImageError", "ImageNotFoundError",
+           "stored_threshold", "stored_temperature", "decode_outputs", "Predictor", "Reading",
+           "ImageError", "ImageNotFoundError",
            "predict", "MIN_CONFIDENCE", "MIN_IMAGE_SIZE", "MODEL_FILES", "cli_predict"]
 
 #: The plate confidence (joint probability of the reading, length included) below which a
@@ -333,14 +335,18 @@ class Predictor:
     plate has), with ``metrics.plate_confidence``. ``mode="min"`` takes the least sure
     character (or length) as the confidence instead of the product. Below
     ``min_confidence`` the answer is "no plate" (text ``None``). ``whiten`` defaults to the
-    run's config (True without one).
+    run's config (True without one). ``temperature`` defaults to the model's calibration
+    (:func:`stored_temperature`: 1.0 without one); every softmax head is scaled by it
+    before decoding, so the confidence is the calibrated one (``temperature=1`` for the
+    model's raw probabilities).
     """
 
     def __init__(self, model, whiten: bool | None = None, mode: str = "product",
                  batch_size: int = 128, min_confidence: float = MIN_CONFIDENCE,
-                 constrained: bool = True):
+                 constrained: bool = True, temperature=None):
         if whiten is None:
             whiten = run_whiten(model)
+        self.temperature = stored_temperature(model) if temperature is None else temperature
         if mode not in ("product", "min"):
             raise ValueError(f"mode must be 'product' or 'min', got {mode!r}")
         self.model, self.whiten, self.mode, self.batch_size = model, whiten, mode, batch_size
@@ -354,16 +360,12 @@ class Predictor:
                          for i, im in enumerate(images)])
 
     def _prepare(self, array: np.ndarray) -> np.ndarray:
-        """One uint8 RGB image as the model's input (float32 (H, W, 3))."""
-        from lpr_lib._tf import on_tensorflow
+        """One RGB image as the model's input (float32 (H, W, 3)):
+        :func:`lpr_lib.data.inputs.model_input`, the function ``lpr eval`` uses too, in
+        NumPy on every backend."""
+        from lpr_lib.data.inputs import model_input
 
-        if not on_tensorflow():
-            from lpr_lib.data.pydataset import preprocess_numpy
-
-            return np.asarray(preprocess_numpy(array, self.image_size, self.whiten), np.float32)
-        from lpr_lib.data import preprocess
-
-        return preprocess(array, self.image_size, self.whiten).numpy()
+        return model_input(array, self.image_size, self.whiten)
 
     def probabilities(self, images) -> dict:
         """The model's outputs (NumPy) for a list of images (or of inputs already
@@ -374,26 +376,17 @@ class Predictor:
                 for i in range(0, len(x), self.batch_size)]
         return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
 
-    def decode(self, outputs: dict) -> tuple[list[str], np.ndarray, list[str | None]]:
-        """``(texts, confidences, kinds)`` from the model's outputs (before the floor)."""
-        from lpr_lib.metrics import LENGTHS, decode, plate_confidence
-        from lpr_lib.plates import ABSENT, constrained_decode, labels_to_text
+    def calibrated(self, outputs: dict) -> dict:
+        """The model's outputs with the predictor's temperature applied to every softmax
+        head (:func:`lpr_lib.calibrate.scale_outputs`; unchanged at ``T = 1``)."""
+        from lpr_lib.calibrate import scale_outputs
 
-        lengths = outputs.get("length")
-        if not self.constrained:
-            pred, top = decode(outputs["chars"], lengths)
-            conf = plate_confidence(top, pred, self.mode, lengths)
-            return [labels_to_text(row) for row in pred], conf, [None] * len(pred)
-        labels, chosen, conf, kinds = constrained_decode(outputs["chars"], lengths,
-                                                         lengths=LENGTHS)
-        if self.mode == "min":
-            read = labels != ABSENT
-            conf = np.min(np.where(read, chosen, np.inf), axis=-1)
-            if lengths is not None:
-                which = [LENGTHS.index(int(n)) for n in read.sum(-1)]
-                conf = np.minimum(conf, np.asarray(lengths, np.float64)[np.arange(len(conf)),
-                                                                        which])
-        return [labels_to_text(row) for row in labels], conf, kinds
+        return scale_outputs(outputs, self.temperature)
+
+    def decode(self, outputs: dict) -> tuple[list[str], np.ndarray, list[str | None]]:
+        """``(texts, confidences, kinds)`` from the model's outputs (before the floor), the
+        temperature applied first (:meth:`calibrated`)."""
+        return decode_outputs(self.calibrated(outputs), self.constrained, self.mode)
 
     def read(self, images, names=None) -> list[Reading]:
         """One :class:`Reading` per image, in order. An image that cannot be read gets its
@@ -455,11 +448,59 @@ def predict(images, model=None, **kw) -> list[tuple[str | None, float | None]]:
     return Predictor(model, **kw).predict(images)
 
 
+def decode_outputs(outputs: dict, constrained: bool = True, mode: str = "product",
+                   as_labels: bool = False):
+    """``(texts, confidences, kinds)`` from a model's outputs (probabilities, calibrated or
+    not): with ``constrained`` the most probable valid plate
+    (:func:`lpr_lib.plates.constrained_decode`) and its joint probability (``mode="min"``:
+    its least sure character or length), else each head's argmax with
+    :func:`lpr_lib.metrics.plate_confidence`. ``as_labels``: class indices ``(N, 8)`` instead
+    of texts."""
+    from lpr_lib.metrics import LENGTHS, decode, plate_confidence
+    from lpr_lib.plates import ABSENT, constrained_decode, labels_to_text
+
+    lengths = outputs.get("length")
+    if not constrained:
+        pred, top = decode(outputs["chars"], lengths)
+        conf = plate_confidence(top, pred, mode, lengths)
+        return (pred if as_labels else [labels_to_text(row) for row in pred]), conf, \
+            [None] * len(pred)
+    labels, chosen, conf, kinds = constrained_decode(outputs["chars"], lengths, lengths=LENGTHS)
+    if mode == "min":
+        read = labels != ABSENT
+        conf = np.min(np.where(read, chosen, np.inf), axis=-1)
+        if lengths is not None:
+            which = [LENGTHS.index(int(n)) for n in read.sum(-1)]
+            conf = np.minimum(conf, np.asarray(lengths, np.float64)[np.arange(len(conf)),
+                                                                    which])
+    return (labels if as_labels else [labels_to_text(row) for row in labels]), conf, kinds
+
+
+def stored_temperature(model):
+    """The temperature ``model`` carries (:func:`lpr_lib.calibrate.read_calibration`: a
+    shipped model's ``calibration.json``, an export's ``preprocessing.json``), or 1.0 (no
+    calibration). A number, or ``{"chars": [T per position], "length": T}``."""
+    from lpr_lib.calibrate import read_calibration
+
+    record = read_calibration(model)
+    return 1.0 if record is None or record.get("temperature") is None \
+        else record["temperature"]
+
+
 def stored_threshold(model) -> float | None:
-    """The confidence threshold chosen for ``model`` on its validation data (a shipped
-    model's ``result.json``: 99.9% precision there), or ``None``."""
+    """The confidence threshold chosen for ``model`` on validation data, or ``None``: its
+    calibration's (:func:`lpr_lib.calibrate.read_calibration`: on the *calibrated* plate
+    confidence, chosen on the model's validation split and the detector-style validation
+    sets), else its ``result.json``'s (a shipped model's, on its uncalibrated confidence:
+    99.9% precision on its validation plates); an export's comes from its
+    ``preprocessing.json``."""
+    from lpr_lib.calibrate import read_calibration
+
     if getattr(model, "_lpr_threshold", None) is not None:  # an export's preprocessing.json
         return float(model._lpr_threshold)
+    record = read_calibration(model)
+    if record is not None:
+        return None if record.get("threshold") is None else float(record["threshold"])
     source = getattr(model, "_lpr_source", None)
     path = Path(source).parent / "result.json" if source is not None else None
     if path is None or not path.is_file():
@@ -471,6 +512,13 @@ def stored_threshold(model) -> float | None:
 # ------------------------------------------------------------------------ CLI
 
 
+def _temperature_note(temperature) -> str:
+    if isinstance(temperature, dict):
+        return "; confidence calibrated (a temperature per head)"
+    return "" if float(temperature) == 1.0 else \
+        f"; confidence calibrated at temperature {float(temperature):.3f}"
+
+
 def cli_predict(args) -> int:
     """``lpr predict IMAGE... [--model M] [--json] [--min-confidence F]``.
 
@@ -479,12 +527,15 @@ def cli_predict(args) -> int:
     :data:`MIN_CONFIDENCE`) or the image is smaller than :data:`MIN_IMAGE_SIZE`; or, for a
     file that cannot be read, the problem. With a model whose threshold was chosen on
     validation (the shipped ones), each plate says whether it reaches that threshold (99.9%
-    precision on the model's validation plates): below it, treat the reading as unsure.
+    precision on the model's validation plates): below it, treat the reading as unsure. The
+    confidence is calibrated by the model's temperature when it carries one
+    (:func:`stored_temperature`), and the threshold is then the calibrated one.
     Exit status 1 when some file could not be read (after every answer is printed)."""
     floor = getattr(args, "min_confidence", None)
     floor = MIN_CONFIDENCE if floor is None else floor
     model = load_model(args.model)
-    readings = Predictor(model, min_confidence=floor).read(args.images)
+    predictor = Predictor(model, min_confidence=floor)
+    readings = predictor.read(args.images)
     threshold = stored_threshold(model)
     sure = [None if threshold is None or r.text is None else r.confidence >= threshold
             for r in readings]
@@ -498,10 +549,12 @@ def cli_predict(args) -> int:
             row.update({k: v for k, v in (("reason", r.reason), ("error", r.error)) if v})
             rows.append(row)
         print(json.dumps({"model": model._lpr_name, "threshold": threshold,
+                          "temperature": predictor.temperature,
                           "min_confidence": floor, "plates": rows}, ensure_ascii=False))
     else:
-        print(f"model: {model._lpr_name}" + ("" if threshold is None else
-              f"; readings below confidence {threshold:.4f} are marked unsure")
+        print(f"model: {model._lpr_name}" + _temperature_note(predictor.temperature)
+              + ("" if threshold is None else
+                 f"; readings below confidence {threshold:.4f} are marked unsure")
               + f"; below {floor:g}: no plate", file=sys.stderr)
         for r, s in zip(readings, sure):
             conf = "-" if r.confidence is None else f"{r.confidence:.4f}"

@@ -114,9 +114,29 @@ def read_preprocessing(model_path) -> dict:
         raise ValueError(f"{notes}: cannot be read ({os_reason(err)})") from None
     if "whiten" not in info:
         info["whiten"] = any("standardisation" in step for step in info.get("steps", []))
+    if not _valid_temperature(info.get("temperature", 1.0)):
+        raise ValueError(f"{notes}: not an lpr export's {PREPROCESSING_FILE} (temperature "
+                         f"{str(info.get('temperature'))[:80]} is not a positive number)")
     info["image_size"] = size
     info["path"] = str(notes)
     return info
+
+
+def _valid_temperature(t) -> bool:
+    """A temperature ``preprocessing.json`` may carry: ``None``, a positive finite number, or
+    ``{output: a number or a list of them}``."""
+    import math
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+            and v > 0
+
+    if t is None or number(t):
+        return True
+    if isinstance(t, dict):
+        return all(v is None or number(v) or (isinstance(v, list) and v and all(map(number, v)))
+                   for v in t.values())
+    return False
 
 
 def export_digest(path) -> str:
@@ -176,7 +196,8 @@ class ExportedModel:
     """An exported model behind the calls the library makes of a Keras model:
     ``predict_on_batch`` (and calling it), ``input.shape``, ``output`` (the output names).
     ``format``: ``"tflite"``, ``"tflite_int8"``, ``"onnx"`` or ``"savedmodel"``; ``whiten``,
-    ``image_size`` and ``threshold`` come from its ``preprocessing.json``."""
+    ``image_size``, ``threshold`` and ``temperature`` (the calibration, applied by
+    :class:`~lpr_lib.predict.Predictor`) come from its ``preprocessing.json``."""
 
     def __init__(self, path, threads: int | None = None):
         path = Path(path)
@@ -191,6 +212,7 @@ class ExportedModel:
         self.whiten = bool(self.notes["whiten"])
         self.image_size = tuple(self.notes["image_size"])
         self.threshold = self.notes.get("threshold")
+        self.temperature = self.notes.get("temperature")
         self.threads = threads or 0
         verify_digest(path, self.notes)
         self._run, own_size = {"tflite": self._tflite, "tflite_int8": self._tflite,
@@ -207,6 +229,9 @@ class ExportedModel:
         self._lpr_name = f"{path} ({label} export)"
         self._lpr_source = None  # no run folder: preprocessing.json says what config would
         self._lpr_whiten, self._lpr_threshold = self.whiten, self.threshold
+        # the calibration the model carried when exported: the same confidence in every runtime
+        self._lpr_calibration = None if self.temperature is None else \
+            {"temperature": self.temperature, "threshold": self.threshold}
 
     # the runtimes ------------------------------------------------------------------------
 
