@@ -143,3 +143,23 @@ def test_predictor_applies_the_temperature():
     assert not np.allclose(cal[1], raw[1])
     want = Predictor(model, whiten=True, temperature=1.0).decode(scale_outputs(outputs, 2.0))
     np.testing.assert_allclose(cal[1], want[1])
+
+
+@pytest.mark.parametrize("name", ["mixed", "slim", "synthetic"])
+def test_shipped_models_carry_their_calibration(name):
+    """Each shipped model's calibration.json fits its model file, and lpr predict, lpr eval
+    and the export notes all read the same temperature and threshold from it."""
+    from lpr_lib.export import preprocessing_notes
+    from lpr_lib.models import shipped_path
+    from lpr_lib.predict import Predictor, load_model, stored_temperature, stored_threshold
+
+    record = json.loads((shipped_path(name) / "calibration.json").read_text(encoding="utf-8"))
+    assert record["model_sha256"] == calibrate.file_sha256(shipped_path(name) / "model.keras")
+    assert "test" not in " ".join(record["chosen_on"])  # chosen on validation sets only
+    model = load_model(name)
+    t, threshold = stored_temperature(model), stored_threshold(model)
+    assert t == record["temperature"] and threshold == record["threshold"]
+    assert 0.2 < float(t) < 5 and 0.5 < threshold < 1
+    assert Predictor(model).temperature == t
+    notes = preprocessing_notes(model)
+    assert notes["temperature"] == t and notes["threshold"] == threshold
