@@ -115,15 +115,31 @@ def git_commit() -> str:
 
 
 def command_line() -> list[str]:
-    """The command that is running, as typed (``sys.argv``, the script relative to the
-    repository when it lies inside it)."""
+    """The command that is running, as typed (``sys.argv``), with no path of this machine in
+    it: the script relative to the repository when it lies inside it (else its name), and
+    every other absolute path inside the repository or beside it (``../shared``) relative to
+    the repository."""
     argv = list(sys.argv)
     if argv:
         try:
             argv[0] = Path(argv[0]).resolve().relative_to(REPO_ROOT).as_posix()
         except (ValueError, OSError):
             argv[0] = Path(argv[0]).name
-    return argv
+    return argv[:1] + [_relative(a) for a in argv[1:]]
+
+
+def _relative(arg: str) -> str:
+    """``arg`` with an absolute path under the repository's parent made relative to the
+    repository (``--out=/x/repo/runs/a`` -> ``--out=runs/a``, ``/x/shared`` -> ``../shared``)."""
+    import os
+
+    key, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    if not value.startswith("/"):
+        return arg
+    path = Path(value)
+    if not path.is_relative_to(REPO_ROOT.parent):
+        return arg
+    return key + eq + Path(os.path.relpath(path, REPO_ROOT)).as_posix()
 
 
 class DirtyTreeError(RuntimeError):

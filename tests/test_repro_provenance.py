@@ -73,3 +73,17 @@ def test_other_folders_are_written_whatever_the_tree(repo, tmp_path):
     (repo / "code.py").write_text("x = 2\n")
     path = repro.write_result("result", {"acc": 0.5}, directory=tmp_path / "runs" / "a")
     assert _meta(path)["command"][0] == "experiments/study.py"
+
+
+def test_the_recorded_command_holds_no_path_of_this_machine(monkeypatch):
+    """A results file records its command without the machine's folders: paths inside the
+    repository or beside it (../shared) relative to the repository; others as typed."""
+    from lpr_lib import repro
+
+    root = repro.REPO_ROOT
+    monkeypatch.setattr(sys, "argv", [str(root / "experiments" / "x.py"), "--sets",
+                                      str(root / "runs" / "val_sets"),
+                                      f"--real={root.parent / 'shared' / 'real_plates'}",
+                                      "plain", "/elsewhere/file"])
+    assert repro.command_line() == ["experiments/x.py", "--sets", "runs/val_sets",
+                                    "--real=../shared/real_plates", "plain", "/elsewhere/file"]
