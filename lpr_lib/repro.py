@@ -131,8 +131,6 @@ def command_line() -> list[str]:
 def _relative(arg: str) -> str:
     """``arg`` with an absolute path under the repository's parent made relative to the
     repository (``--out=/x/repo/runs/a`` -> ``--out=runs/a``, ``/x/shared`` -> ``../shared``)."""
-    import os
-
     key, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
     if not value.startswith("/"):
         return arg
@@ -210,12 +208,25 @@ def write_result(name: str, data: dict, config=None, seed: int | None = None,
             meta["dirty_files"] = changed
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
-    payload = {"result": data, "meta": meta}
+    payload = portable({"result": data, "meta": meta})
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n",
                    encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def portable(value):
+    """``value`` (nested dicts, lists, strings...) with every string that is an absolute path
+    in the repository or beside it made relative to the repository: a results file names no
+    folder of the machine that wrote it (``/x/repo/runs/a`` -> ``runs/a``)."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and value.startswith(str(REPO_ROOT.parent) + os.sep):
+        return Path(os.path.relpath(value, REPO_ROOT)).as_posix()
+    return value
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -87,3 +87,17 @@ def test_the_recorded_command_holds_no_path_of_this_machine(monkeypatch):
                                       "plain", "/elsewhere/file"])
     assert repro.command_line() == ["experiments/x.py", "--sets", "runs/val_sets",
                                     "--real=../shared/real_plates", "plain", "/elsewhere/file"]
+
+
+def test_a_results_file_names_no_folder_of_the_machine(tmp_path):
+    """Paths a result holds (a run folder, a model file) are written relative to the
+    repository; other strings are left as they are."""
+    from lpr_lib import repro
+
+    root = repro.REPO_ROOT
+    data = {"run": str(root / "runs" / "a"), "sets": [str(root.parent / "shared" / "x")],
+            "note": f"made in {root}", "plain": "runs/b", "n": 3}
+    path = repro.write_result("portable", data, directory=tmp_path)
+    written = json.loads(path.read_text(encoding="utf-8"))["result"]
+    assert written == {"run": "runs/a", "sets": ["../shared/x"], "note": f"made in {root}",
+                       "plain": "runs/b", "n": 3}
