@@ -1,8 +1,8 @@
 """Network slimming on the shipped reader's recipe: prune at several ratios, fine-tune, and
 measure what each costs and saves.
 
-    python experiments/prune_study.py                # prune + fine-tune what is missing, measure all
-    python experiments/prune_study.py --measure      # measure the finished runs only
+    python experiments/prune_study.py              # prune + fine-tune what is missing, measure all
+    python experiments/prune_study.py --measure    # measure the finished runs only
 
 The source is ``runs/slim_48`` (``configs/slim_48.yaml``: the shipped ``mixed`` run continued
 12 epochs with an L1 penalty on BatchNorm's gamma); the unpruned references are that run and
