@@ -8,12 +8,14 @@ ours, and the figures of the technique chapters, all from the result files of
 """
 from __future__ import annotations
 
+from functools import cache
 
 import numpy as np
 
-from lpr_lib.ablation import (CLOSE_FACTOR, EXTRA_ROWS, PRIMARY, ROWS, close_pairs,
+from lpr_lib.ablation import (CLOSE_FACTOR, CONFIDENCE, DATA_SETTINGS,
+                              DISSECTION, EXTRA_ROWS, PRIMARY, ROWS, SEEDS, close_pairs,
                               close_rows, compare, judge, load_results, load_row, paired,
-                              summarise, summary_lines)
+                              row_config, summarise, summary_lines)
 
 __all__ = ["TABLE", "load_results", "summarise", "summary_lines", "judge", "compare",
            "seed_table", "by_row", "LABELS",
@@ -22,7 +24,10 @@ __all__ = ["TABLE", "load_results", "summarise", "summary_lines", "judge", "comp
            "plot_backbones", "ghm_contributions", "table_frame", "verdict_frame", "cell",
            "ece_frame", "size_frame", "conclusions", "bench_latency", "ghm_batch_weights",
            "ghm_frame", "scale_frame", "PRIMARY", "close_pairs", "close_rows",
-           "close_frame", "head_params", "paired_frame", "seed_verdicts", "LIKE_FOR_LIKE"]
+           "close_frame", "head_params", "paired_frame", "seed_verdicts", "LIKE_FOR_LIKE",
+           "convergence_frame", "cost_summary", "dissection_frame", "DISSECTED", "noise_frame",
+           "plot_noise", "NOISE_LOSSES", "NOISE_RATES", "plot_gamma_over_epochs",
+           "size_study_frame", "plot_size_study", "t_interval"]
 
 #: the scale whose results the chapters show: the short table until the book's table (every
 #: row trained to a plateau, three seeds) is complete
@@ -36,7 +41,13 @@ LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
           "v6": "v6 GHM global", "v6-multi": "v6 GHM label-wise", "v7": "v7 +pruning",
           "final": "seed's final", "final-flatten": "final, flatten head",
           "v4.0-nowarmup": "v4.0, no warm-up", "v4-radam-nowarmup": "RAdam, no warm-up",
-          "v4.0-focal": "v4.0 focal", "final-cosine": "final, cosine schedule"}
+          "v4.0-focal": "v4.0 focal", "final-cosine": "final, cosine schedule",
+          "final-ce": "final, cross-entropy", "final-adam": "final, Adam",
+          "final-flathead": "final, flatten head only", "final-nol1": "final, no gamma penalty",
+          "final-l2gamma": "final, L2 on gamma",
+          **{f"{r}-noise{n}": f"{label}, {n}% wrong labels"
+             for r, label in (("v4.0", "v4.0 cross-entropy"), ("v6", "v6 GHM global"),
+                              ("v6-multi", "v6 GHM label-wise")) for n in (5, 15)}}
 
 
 def by_row(results: list[dict], data: str | None = None) -> dict[str, list[dict]]:
@@ -658,3 +669,393 @@ def conclusions(summary: list[dict], data: str = "mixed", metric: str = "real_te
     cols = ["row", "against", "the seed: change of acc", "ours: change", "ours: spread",
             "the seed's conclusion"]
     return pd.DataFrame(lines, columns=cols).set_index("row")
+
+
+# ------------------------------------------------------------------ the book's table: issue 28
+
+
+def t_interval(values, confidence: float = CONFIDENCE):
+    """``(mean, low, high)`` of ``values`` (Nones left out): the mean and its ``confidence``
+    t interval over them; ``low`` and ``high`` are None with fewer than two values, and all
+    three with none."""
+    from scipy import stats
+
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None, None, None
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, None, None
+    half = (stats.t.ppf(0.5 + confidence / 2, len(values) - 1)
+            * float(np.std(values, ddof=1)) / np.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def _epoch_cap(row: str, data: str, scale: str):
+    """The epochs ``row``'s training may run at ``scale`` (its sparsity phase for a row that
+    prunes a share of its budget); None when the row or the scale is unknown."""
+    from lpr_lib.config import ConfigError
+
+    try:
+        return int(_cap_cached(row, data, scale))
+    except (ConfigError, FileNotFoundError, ValueError):
+        return None
+
+
+@cache
+def _cap_cached(row: str, data: str, scale: str) -> int:
+    return row_config(row, data, SEEDS[0], scale).epochs
+
+
+def _row_order(rows) -> list[str]:
+    """``rows`` in the table's order (rows it does not know last, by name)."""
+    order = {r: i for i, r in enumerate(ROWS + EXTRA_ROWS)}
+    return sorted(set(rows), key=lambda r: (order.get(r, len(order)), r))
+
+
+def convergence_frame(results: list[dict], data: str | None = None, scale: str = TABLE):
+    """Whether the table's jobs converged, by data setting and row: the seeds, how many of
+    them converged (:data:`lpr_lib.ablation.CONVERGED_GAIN`: the best validation plate
+    accuracy rose by less than 0.5 points over the last quarter of the run's epochs), the
+    largest such last-quarter gain (points), the epochs trained (mean and min-max; a plateau
+    run stops before the scale's cap, and for a pruning row these are its training before
+    the cut), the mean training and whole-job minutes (``train_seconds``, and
+    ``run_seconds``: training, measuring and writing; a job resumed after a stop counts only
+    its last start's), and how many jobs ran to the epoch cap without converging (the ones a
+    larger budget would change). The cap is that of ``scale``, the scale the results are of
+    (a result file names the scale it was trained under, which a renamed scale keeps)."""
+    import pandas as pd
+
+    runs = summary_lines(results)[0]  # in the order of ``results``: one line a job
+    cols = ["data", "row", "seeds", "converged", "largest last-quarter gain (pts)",
+            "epochs (mean)", "epochs (min-max)", "train (min)", "job (min)",
+            "at the cap, not converged"]
+    lines = []
+    for d in DATA_SETTINGS:
+        if data is not None and d != data:
+            continue
+        mine = [(r, run) for r, run in zip(results, runs) if r["data"] == d]
+        for row in _row_order(r["row"] for r, _ in mine):
+            jobs = [(r, run) for r, run in mine if r["row"] == row]
+            epochs = [len(r.get("history") or []) for r, _ in jobs]
+            gains = [run["last_quarter_gain"] for _, run in jobs
+                     if run["last_quarter_gain"] is not None]
+            cap = _epoch_cap(row, d, scale)
+            capped = sum(cap is not None and n >= cap and not run["converged"]
+                         for (_, run), n in zip(jobs, epochs))
+            train = [r["train_seconds"] / 60 for r, _ in jobs
+                     if r.get("train_seconds") is not None]
+            job = [r["run_seconds"] / 60 for r, _ in jobs if r.get("run_seconds") is not None]
+            lines.append({
+                "data": d, "row": LABELS.get(row, row), "seeds": len(jobs),
+                "converged": sum(bool(run["converged"]) for _, run in jobs),
+                "largest last-quarter gain (pts)": _pts(max(gains)) if gains else None,
+                "epochs (mean)": round(float(np.mean(epochs)), 1),
+                "epochs (min-max)": f"{min(epochs)}-{max(epochs)}",
+                "train (min)": round(float(np.mean(train)), 1) if train else None,
+                "job (min)": round(float(np.mean(job)), 1) if job else None,
+                "at the cap, not converged": capped})
+    return pd.DataFrame(lines, columns=cols).set_index(["data", "row"])
+
+
+@cache
+def _family(row: str) -> str:
+    """The backbone family of ``row``'s model: ResNet (resnet18, its v2 and ResNeXt-18) or
+    MobileNet (v1, v2, v3), else the backbone's name."""
+    from lpr_lib.config import ConfigError
+
+    try:
+        backbone = load_row(row).config.get("model", {}).get("backbone", "resnet18")
+    except (ConfigError, FileNotFoundError):
+        return "unknown"
+    if backbone.startswith(("resnet", "resnext")):
+        return "ResNet"
+    if backbone.startswith("mobilenet"):
+        return "MobileNet"
+    return backbone
+
+
+def cost_summary(results: list[dict], rows=ROWS, data=DATA_SETTINGS, seeds=SEEDS) -> dict:
+    """What the table costs, measured, for the chapter to glue. Returned:
+
+    * ``job_minutes``: ``{family: {"jobs", "median", "min", "max"}}``, one job's wall time
+      (``run_seconds``: training, measuring and writing its result) in minutes, by
+      backbone family (:func:`_family`), over every result given;
+    * ``jobs``, ``hours``: the results given and the sum of their wall times, in hours;
+    * ``plan_jobs``, ``plan_done``, ``plan_hours``: the plan's jobs (``rows`` x ``data`` x
+      ``seeds``: 17 x 2 x 3), those with a result and their hours;
+    * ``missing``, ``missing_hours``: the plan's jobs without a result and what they will
+      cost, each projected from its row's median wall time in its data setting, else in the
+      other, else from its backbone family's median (``projected_from_family`` counts
+      those; ``not_projected`` those with nothing to go on);
+    * ``projected_hours``: the whole plan, measured plus projected;
+    * ``resumed``: results whose wall time is shorter than their training: jobs resumed
+      after a stop, whose ``run_seconds`` counts only their last start (their cost is
+      under-stated by what the earlier starts took).
+    """
+    timed = [r for r in results if r.get("run_seconds") is not None]
+    families: dict[str, list[float]] = {}
+    for r in timed:
+        families.setdefault(_family(r["row"]), []).append(r["run_seconds"] / 60)
+    job_minutes = {f: {"jobs": len(v), "median": float(np.median(v)), "min": float(min(v)),
+                       "max": float(max(v))} for f, v in sorted(families.items())}
+
+    def median(row=None, data=None, family=None):
+        v = [r["run_seconds"] for r in timed
+             if (row is None or r["row"] == row) and (data is None or r["data"] == data)
+             and (family is None or _family(r["row"]) == family)]
+        return float(np.median(v)) if v else None
+
+    have = {(r["row"], r["data"], r["seed"]): r for r in results}
+    plan = [(r, d, int(s)) for s in seeds for d in data for r in rows]
+    done = [have[k] for k in plan if k in have]
+    missing = [k for k in plan if k not in have]
+    projected, from_family, none = 0.0, 0, 0
+    for row, d, _ in missing:
+        guess = median(row, d)
+        if guess is None:
+            guess = median(row)
+        if guess is None:
+            guess = median(family=_family(row))
+            from_family += guess is not None
+        if guess is None:
+            none += 1
+            continue
+        projected += guess
+    plan_hours = sum(r.get("run_seconds") or 0 for r in done) / 3600
+    return {"job_minutes": job_minutes, "jobs": len(results),
+            "hours": sum(r["run_seconds"] for r in timed) / 3600,
+            "plan_jobs": len(plan), "plan_done": len(done), "plan_hours": plan_hours,
+            "missing": len(missing), "missing_hours": projected / 3600,
+            "projected_from_family": from_family, "not_projected": none,
+            "projected_hours": plan_hours + projected / 3600,
+            "resumed": sum(r["run_seconds"] < (r.get("train_seconds") or 0) for r in timed)}
+
+
+#: what each dissection row (:data:`lpr_lib.ablation.DISSECTION`) changes in the seed's final
+#: recipe: (part, the seed's choice, what replaces it), as its config file says
+DISSECTED = {"final-ce": ("loss", "label-wise GHM", "cross-entropy"),
+             "final-adam": ("optimizer", "RAdam", "Adam"),
+             "final-cosine": ("schedule", "the seed's steps", "warm-up cosine"),
+             "final-flathead": ("head", "global average pooling", "flatten"),
+             "final-nol1": ("BatchNorm gamma penalty", "L1", "none"),
+             "final-l2gamma": ("BatchNorm gamma penalty", "L1", "L2")}
+
+
+def dissection_frame(runs: list[dict], data: str = "mixed", metric: str = "real_test"):
+    """The seed's final recipe dissected: a line for ``final`` and one for each row that
+    replaces one of its parts by the book's choice (:data:`DISSECTED`), with the part, the
+    seed's choice and its replacement, the seeds, the row's own mean on ``metric`` (%), and
+    the row minus ``final`` paired by seed (:func:`lpr_lib.ablation.paired`): the mean
+    difference and its 95% t interval in percentage points and the verdict (``higher``,
+    ``lower``, ``not resolved at N seeds``, ``one seed``, or ``not measured``). ``runs``: the
+    per-job lines of :func:`summary_lines`."""
+    import pandas as pd
+
+    cols = ["row", "part", "the seed's", "replaced by", "seeds", "mean", "diff", "low",
+            "high", "verdict"]
+    lines = []
+    for name in DISSECTION:
+        values = [r[metric] for r in runs if r["data"] == data and r["row"] == name
+                  and r.get(metric) is not None]
+        part, seeds_choice, by = DISSECTED.get(name, ("none: the seed's recipe", "", ""))
+        line = {"row": LABELS.get(name, name), "part": part, "the seed's": seeds_choice,
+                "replaced by": by, "seeds": len(values),
+                "mean": _pts(float(np.mean(values))) if values else None}
+        if name != DISSECTION[0]:
+            p = paired(runs, name, DISSECTION[0], data, metric)
+            line.update(diff=_pts(p["mean"]), low=_pts(p["low"]), high=_pts(p["high"]),
+                        verdict=p["verdict"] or "not measured")
+        lines.append(line)
+    return pd.DataFrame(lines, columns=cols).set_index("row")
+
+
+#: the losses of the label-noise test: (row at 0% noise, name)
+NOISE_LOSSES = (("v4.0", "cross-entropy"), ("v6", "GHM global"), ("v6-multi", "GHM label-wise"))
+#: the label-noise rates (%) the noise rows train with; 0 is the table's own row
+NOISE_RATES = (0, 5, 15)
+
+
+def _noise_row(base: str, rate: int) -> str:
+    return base if rate == 0 else f"{base}-noise{rate}"
+
+
+def noise_frame(runs: list[dict], metric: str = "synthetic_val", data: str = "synthetic"):
+    """GHM's claim tested: for each loss (:data:`NOISE_LOSSES`) at each share of wrong
+    training labels (:data:`NOISE_RATES`), the seeds, the mean of ``metric`` (%) with its 95%
+    t interval over seeds, the change from the same loss at 0% (paired by seed: how much of
+    its accuracy the loss keeps as the noise rises), and for the GHM losses the difference
+    from cross-entropy at the same rate, paired by seed, with its interval and verdict; all
+    in percentage points. ``runs``: the per-job lines of :func:`summary_lines`."""
+    import pandas as pd
+
+    cols = ["loss", "wrong labels (%)", "seeds", "mean", "low", "high", "change from 0%",
+            "change low", "change high", "minus cross-entropy", "minus CE low",
+            "minus CE high", "verdict against cross-entropy"]
+    ce = NOISE_LOSSES[0][0]
+    lines = []
+    for base, loss in NOISE_LOSSES:
+        for rate in NOISE_RATES:
+            row = _noise_row(base, rate)
+            values = [r[metric] for r in runs if r["data"] == data and r["row"] == row
+                      and r.get(metric) is not None]
+            mean, low, high = t_interval(values)
+            line = {"loss": loss, "wrong labels (%)": rate, "seeds": len(values),
+                    "mean": _pts(mean), "low": _pts(low), "high": _pts(high)}
+            if rate:
+                p = paired(runs, row, base, data, metric)
+                line.update({"change from 0%": _pts(p["mean"]), "change low": _pts(p["low"]),
+                             "change high": _pts(p["high"])})
+            if base != ce:
+                p = paired(runs, row, _noise_row(ce, rate), data, metric)
+                line.update({"minus cross-entropy": _pts(p["mean"]),
+                             "minus CE low": _pts(p["low"]), "minus CE high": _pts(p["high"]),
+                             "verdict against cross-entropy": p["verdict"] or "not measured"})
+            lines.append(line)
+    return pd.DataFrame(lines, columns=cols).set_index(["loss", "wrong labels (%)"])
+
+
+def plot_noise(runs: list[dict], metric: str = "synthetic_val", data: str = "synthetic"):
+    """Accuracy on ``metric`` against the share of wrong training labels, one line a loss
+    (:data:`NOISE_LOSSES`): the mean over seeds, with its 95% t interval as error bars (none
+    for a single seed); the losses are set a little apart along x so the bars do not hide
+    one another; the accuracy axis stays within 0-100%."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    table = noise_frame(runs, metric, data)
+    for i, (_, loss) in enumerate(NOISE_LOSSES):
+        x, y, err = [], [], [[], []]
+        for rate in NOISE_RATES:
+            line = table.loc[(loss, rate)]
+            if line["seeds"] == 0:
+                continue
+            x.append(rate + (i - 1) * 0.25)
+            y.append(line["mean"])
+            has = not (line["low"] is None or np.isnan(line["low"]))
+            err[0].append(line["mean"] - line["low"] if has else 0.0)
+            err[1].append(line["high"] - line["mean"] if has else 0.0)
+        if x:
+            ax.errorbar(x, y, yerr=err, fmt="o-", capsize=4, color=f"C{i}", label=loss)
+    ax.set_xticks(NOISE_RATES)
+    ax.set_xlim(min(NOISE_RATES) - 1, max(NOISE_RATES) + 1)
+    low, high = ax.get_ylim()  # an interval of few seeds may reach past 0% or 100%
+    ax.set_ylim(max(low, 0.0), min(high, 100.0))
+    ax.set_xlabel("training labels wrong (%)", fontsize=12)
+    ax.set_ylabel(f"{COLUMNS.get(metric, metric)} plates read (%)", fontsize=12)
+    ax.tick_params(labelsize=11)
+    _legend(ax, fontsize=11)
+    return fig
+
+
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def plot_gamma_over_epochs(results: list[dict], rows=(*DISSECTION, "v7"),
+                           data: str = "mixed"):
+    """BatchNorm's gammas over training, from each job's trace: the median |gamma| (left)
+    and the share of gammas below 0.05 (right, %: the channels network slimming would cut)
+    after every epoch (0 = initialisation), one line a row, the mean of its seeds at each
+    epoch (a plateau run that stopped early leaves the later epochs to the others). For
+    the dissection of the seed's final recipe and for v7's sparsity training."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    groups = by_row(results, data)
+    for i, row in enumerate(rows):
+        median: dict[int, list[float]] = {}
+        below: dict[int, list[float]] = {}
+        for r in groups.get(row, []):
+            for e in ((r.get("trace") or {}).get("epochs") or []):
+                if "gamma" in e:
+                    median.setdefault(e["epoch"] + 1, []).append(e["gamma"]["quantiles"]["0.5"])
+                    below.setdefault(e["epoch"] + 1, []).append(e["gamma"]["below_0.05"])
+        if not median:
+            continue
+        xs = sorted(median)
+        a.plot(xs, [np.mean(median[x]) for x in xs], "o-", ms=3, color=f"C{i}",
+               label=LABELS.get(row, row))
+        b.plot(xs, [100 * np.mean(below[x]) for x in xs], "o-", ms=3, color=f"C{i}",
+               label=LABELS.get(row, row))
+    for ax, label in ((a, "median |gamma|"), (b, "gammas below 0.05 (%)")):
+        ax.xaxis.set_major_locator(_integer_ticks())
+        ax.set_xlabel("epoch (0 = initialisation)", fontsize=12)
+        ax.set_ylabel(label, fontsize=12)
+        ax.tick_params(labelsize=11)
+    _legend(a, fontsize=10)
+    return fig
+
+
+#: the scales of the input-size study and what they vary
+SIZE_SCALES = ("long", "long32", "long24")
+#: the tests of the input-size study: result key -> heading
+SIZE_TESTS = {"real_test": "real test", "synthetic_val": "synthetic val.",
+              "kinds_test": "kinds real plates lack"}
+
+
+def _size_runs(long, long32, long24, row, data, seed):
+    """``[(scale, input size "HxW", result or None)]`` of the input-size study."""
+    out = []
+    for scale, results in zip(SIZE_SCALES, (long, long32, long24)):
+        r = next((r for r in results if r["row"] == row and r["data"] == data
+                  and r["seed"] == seed), None)
+        h, w = row_config(row, data, seed, scale).data.image_size
+        out.append((scale, f"{h}x{w}", r))
+    return out
+
+
+def size_study_frame(long: list[dict], long32: list[dict], long24: list[dict],
+                     row: str = "v4.0", data: str = "mixed", seed: int = SEEDS[0]):
+    """The input-size study as a table: for each input size (scales ``long``, ``long32``,
+    ``long24``: the same steps), the plates read (%) on the real test, the synthetic
+    validation plates and the synthetic kinds test, the best validation accuracy (%), the
+    epochs and the training minutes of ``row``'s job (``data``, ``seed``)."""
+    import pandas as pd
+
+    lines = []
+    for scale, size, r in _size_runs(long, long32, long24, row, data, seed):
+        line = {"input": size, "scale": scale}
+        for key, head in SIZE_TESTS.items():
+            line[head] = _pts(((r or {}).get(key) or {}).get("plate_accuracy"))
+        val = [h.get("val_chars_plate_acc") for h in (r or {}).get("history") or []
+               if h.get("val_chars_plate_acc") is not None]
+        line["best validation"] = _pts(max(val)) if val else None
+        line["epochs"] = len((r or {}).get("history") or [])
+        line["train (min)"] = round(r["train_seconds"] / 60, 1) if r else None
+        lines.append(line)
+    cols = ["input", "scale", *SIZE_TESTS.values(), "best validation", "epochs",
+            "train (min)"]
+    return pd.DataFrame(lines, columns=cols).set_index("input")
+
+
+def plot_size_study(long: list[dict], long32: list[dict], long24: list[dict],
+                    row: str = "v4.0", data: str = "mixed", seed: int = SEEDS[0]):
+    """The input-size study (:func:`size_study_frame`): left, the plates read on the real
+    test, the synthetic validation plates and the synthetic kinds test, a group of bars an
+    input size; right, the validation plate accuracy after every epoch, a line an input
+    size."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    study = _size_runs(long, long32, long24, row, data, seed)
+    width = 0.8 / len(SIZE_TESTS)
+    for k, (key, head) in enumerate(SIZE_TESTS.items()):
+        ys = [100 * (((r or {}).get(key) or {}).get("plate_accuracy") or np.nan)
+              for _, _, r in study]
+        a.bar(np.arange(len(study)) + (k - (len(SIZE_TESTS) - 1) / 2) * width, ys, width,
+              color=f"C{k}", label=head)
+    a.set_xticks(range(len(study)), [size for _, size, _ in study], fontsize=11)
+    a.set_xlabel("input size (pixels)", fontsize=12)
+    a.set_ylabel("plates read (%)", fontsize=12)
+    _legend(a, fontsize=10)
+    for i, (_, size, r) in enumerate(study):
+        ys = [100 * (h.get("val_chars_plate_acc") or 0) for h in (r or {}).get("history") or []]
+        if ys:
+            b.plot(range(1, len(ys) + 1), ys, "o-", ms=3, color=f"C{i}", label=size)
+    b.xaxis.set_major_locator(_integer_ticks())
+    b.set_xlabel("epoch", fontsize=12)
+    b.set_ylabel("validation plates read (%)", fontsize=12)
+    for ax in (a, b):
+        ax.tick_params(labelsize=11)
+    _legend(b, fontsize=10)
+    return fig

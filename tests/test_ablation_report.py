@@ -225,3 +225,222 @@ def test_paired_frame_and_seed_verdicts_judge_by_interval():
     runs = [dict(r, real_test_p85=None) if r["row"] == "v1" and r["seed"] == 2 else r
             for r in runs]
     assert seed_verdicts(runs, "mixed").iloc[0]["ours: acc"] == pytest.approx(-9.9)  # 2 seeds
+
+
+# ------------------------------------------------------------------ the book's table (issue 28)
+
+
+def _job(row, seed, acc, data="mixed", train=120.0, run=150.0, trace=None):
+    """A fake result: ``acc`` the validation plate accuracy after each epoch."""
+    return {"row": row, "data": data, "seed": seed, "scale": "book",
+            "history": [{"epoch": e, "val_chars_plate_acc": a} for e, a in enumerate(acc)],
+            "train_seconds": train, "run_seconds": run, "trace": trace}
+
+
+def test_every_new_row_has_a_label():
+    from lpr_lib.ablation import DISSECTION, NOISE
+
+    for row in DISSECTION + NOISE:
+        assert row in rep.LABELS, row
+    assert rep.LABELS["final-ce"] == "final, cross-entropy"
+    assert rep.LABELS["v6-multi-noise15"] == "v6 GHM label-wise, 15% wrong labels"
+
+
+def test_convergence_frame_counts_converged_jobs_and_those_stopped_by_the_cap():
+    results = [_job("v4.0", 1, [0.1, 0.5, 0.6, 0.7], train=120, run=150),  # +10 pts at the end
+               _job("v4.0", 2, [0.1, 0.5, 0.6, 0.602], train=180, run=210),  # +0.2: converged
+               _job("v6", 1, [0.1, 0.3, 0.3]),           # stopped on a plateau, converged
+               _job("v6", 2, [0.1, 0.2, 0.5])]           # stopped early, still learning
+    t = rep.convergence_frame(results, scale="short")  # the short scale caps 4 epochs
+    v40 = t.loc[("mixed", rep.LABELS["v4.0"])]
+    assert v40["seeds"] == 2 and v40["converged"] == 1
+    assert v40["largest last-quarter gain (pts)"] == pytest.approx(10.0)
+    assert v40["epochs (mean)"] == 4.0 and v40["epochs (min-max)"] == "4-4"
+    assert v40["train (min)"] == pytest.approx((120 + 180) / 2 / 60, abs=0.05)
+    assert v40["job (min)"] == pytest.approx((150 + 210) / 2 / 60, abs=0.05)
+    assert v40["at the cap, not converged"] == 1
+    v6 = t.loc[("mixed", rep.LABELS["v6"])]
+    assert v6["converged"] == 1 and v6["epochs (min-max)"] == "3-3"
+    assert v6["largest last-quarter gain (pts)"] == pytest.approx(30.0)
+    assert v6["at the cap, not converged"] == 0  # 3 epochs of 4: not the cap
+    # the book's scale caps 20 epochs: nothing ran into it
+    assert (rep.convergence_frame(results, scale="book")["at the cap, not converged"] == 0).all()
+    assert rep.convergence_frame(results, "synthetic", scale="short").empty
+
+
+def test_cost_summary_measures_jobs_and_projects_the_missing_ones():
+    results = [_job("v4.0", 1, [0.5], run=600), _job("v4.0", 2, [0.5], run=900),
+               _job("v4.0", 1, [0.5], data="synthetic", run=300),
+               _job("v4.3", 1, [0.5], run=1800),
+               _job("v4.4", 1, [0.5], data="synthetic", run=2400, train=3000)]  # resumed
+    c = rep.cost_summary(results, rows=("v4.0", "v4.3"), data=("mixed",), seeds=(1, 2, 3))
+    assert c["job_minutes"]["ResNet"] == {"jobs": 3, "median": 10.0, "min": 5.0, "max": 15.0}
+    assert c["job_minutes"]["MobileNet"] == {"jobs": 2, "median": 35.0, "min": 30.0,
+                                             "max": 40.0}
+    assert c["jobs"] == 5 and c["hours"] == pytest.approx(6000 / 3600)
+    assert (c["plan_jobs"], c["plan_done"]) == (6, 3)
+    assert c["plan_hours"] == pytest.approx((600 + 900 + 1800) / 3600)
+    # v4.0 seed 3: its row's median on mixed (750 s); v4.3 seeds 2 and 3: 1800 s each
+    assert c["missing"] == 3 and c["missing_hours"] == pytest.approx((750 + 2 * 1800) / 3600)
+    assert c["projected_hours"] == pytest.approx((3300 + 750 + 3600) / 3600)
+    assert c["resumed"] == 1 and c["projected_from_family"] == 0
+    # a row with no result of its own: its other data setting, then its family's median
+    c = rep.cost_summary(results, rows=("v4.4", "v4.5"), data=("mixed",), seeds=(1,))
+    assert c["missing_hours"] == pytest.approx((2400 + np.median([1800, 2400])) / 3600)
+    assert c["projected_from_family"] == 1
+    c = rep.cost_summary(results[:3], rows=("v4.5",), data=("mixed",), seeds=(1,))
+    assert c["not_projected"] == 1 and c["missing_hours"] == 0
+
+
+def test_dissected_parts_are_those_the_rows_configs_describe():
+    from lpr_lib.ablation import DISSECTION, load_row
+
+    assert set(rep.DISSECTED) == set(DISSECTION[1:])
+    for row, (_, _, by) in rep.DISSECTED.items():
+        words = "no penalty" if by == "none" else by
+        assert words.lower() in load_row(row).description.lower(), row
+
+
+def test_dissection_frame_pairs_each_row_with_final_by_seed():
+    from scipy import stats
+
+    def run(row, seed, acc):
+        return {"data": "mixed", "row": row, "seed": seed, "real_test": acc}
+
+    runs = [run("final", s, a) for s, a in ((1, 0.0), (2, 0.01), (3, 0.0))]
+    runs += [run("final-ce", s, a) for s, a in ((1, 0.5), (2, 0.55), (3, 0.6))]
+    runs += [run("final-adam", 1, 0.02), run("final-nol1", 1, 0.3)]
+    runs += [run("final-nol1", 2, 0.4)]
+    t = rep.dissection_frame(runs, "mixed")
+    assert list(t.index)[0] == rep.LABELS["final"]
+    assert t.loc[rep.LABELS["final"], "mean"] == pytest.approx(100 * 0.01 / 3, abs=0.05)
+    ce = t.loc[rep.LABELS["final-ce"]]
+    assert (ce["part"], ce["the seed's"], ce["replaced by"]) == ("loss", "label-wise GHM",
+                                                                  "cross-entropy")
+    diffs = np.array([0.5, 0.54, 0.6])
+    half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / np.sqrt(3)
+    assert ce["seeds"] == 3 and ce["mean"] == pytest.approx(55.0)
+    assert ce["diff"] == pytest.approx(100 * diffs.mean(), abs=0.05)
+    assert ce["low"] == pytest.approx(100 * (diffs.mean() - half), abs=0.05)
+    assert ce["high"] == pytest.approx(100 * (diffs.mean() + half), abs=0.05)
+    assert ce["verdict"] == "higher"
+    assert t.loc[rep.LABELS["final-adam"], "verdict"] == "one seed"
+    assert t.loc[rep.LABELS["final-nol1"], "verdict"] == "not resolved at 2 seeds"
+    assert t.loc[rep.LABELS["final-l2gamma"], "verdict"] == "not measured"
+    assert t.loc[rep.LABELS["final-l2gamma"], "seeds"] == 0
+
+
+def test_noise_frame_and_plot_give_each_loss_at_each_noise_rate():
+    import matplotlib
+    from scipy import stats
+
+    matplotlib.use("Agg")
+
+    def run(row, seed, acc):
+        return {"data": "synthetic", "row": row, "seed": seed, "synthetic_val": acc}
+
+    values = {"v4.0": [0.80, 0.82, 0.78], "v4.0-noise15": [0.60, 0.65, 0.58],
+              "v6": [0.79, 0.80, 0.81], "v6-noise15": [0.70, 0.71, 0.69]}
+    runs = [run(row, s, a) for row, accs in values.items() for s, a in zip((1, 2, 3), accs)]
+    runs.append(run("v4.0-noise15", 4, 0.1))  # a seed v6 lacks: not in the paired difference
+    t = rep.noise_frame(runs)
+    ce15 = t.loc[("cross-entropy", 15)]
+    x = np.array(values["v4.0-noise15"] + [0.1])
+    half = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
+    assert ce15["seeds"] == 4 and ce15["mean"] == pytest.approx(100 * x.mean(), abs=0.05)
+    assert ce15["low"] == pytest.approx(100 * (x.mean() - half), abs=0.05)
+    assert ce15["high"] == pytest.approx(100 * (x.mean() + half), abs=0.05)
+    change = np.array(values["v4.0-noise15"]) - np.array(values["v4.0"])
+    assert ce15["change from 0%"] == pytest.approx(100 * change.mean(), abs=0.05)
+    ghm = np.array(values["v6-noise15"]) - np.array(values["v4.0-noise15"])
+    half = stats.t.ppf(0.975, 2) * ghm.std(ddof=1) / np.sqrt(3)
+    g15 = t.loc[("GHM global", 15)]
+    assert g15["minus cross-entropy"] == pytest.approx(100 * ghm.mean(), abs=0.05)
+    assert g15["minus CE low"] == pytest.approx(100 * (ghm.mean() - half), abs=0.05)
+    assert g15["verdict against cross-entropy"] == "higher"
+    assert t.loc[("GHM label-wise", 5), "seeds"] == 0
+    assert t.loc[("GHM label-wise", 5), "verdict against cross-entropy"] == "not measured"
+    assert t.loc[("cross-entropy", 5), "seeds"] == 0
+    assert rep.t_interval([0.5]) == (0.5, None, None)
+    assert rep.t_interval([]) == (None, None, None)
+    fig = rep.plot_noise(runs)
+    lines = {c.get_label(): c for c in fig.axes[0].containers}
+    assert set(lines) == {"cross-entropy", "GHM global"}
+    y = lines["cross-entropy"].lines[0].get_ydata()
+    assert list(y) == pytest.approx([100 * np.mean(values["v4.0"]), 100 * x.mean()], abs=0.05)
+
+
+def test_plot_gamma_over_epochs_averages_the_seeds_at_each_epoch():
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    def trace(medians, below):
+        return {"epochs": [{"epoch": e - 1, "gamma": {"quantiles": {"0.5": m},
+                                                      "below_0.05": b}}
+                           for e, (m, b) in enumerate(zip(medians, below))]}
+
+    results = [_job("v7", 1, [0.5], trace=trace([1.0, 0.8, 0.6], [0.0, 0.1, 0.3])),
+               _job("v7", 2, [0.5], trace=trace([1.0, 0.6], [0.0, 0.3])),  # stopped early
+               _job("final", 1, [0.0], trace=trace([1.0, 1.0], [0.0, 0.0]))]
+    fig = rep.plot_gamma_over_epochs(results, ("final", "v7", "final-ce"), "mixed")
+    a, b = fig.axes
+    line = next(x for x in a.lines if x.get_label() == rep.LABELS["v7"])
+    assert list(line.get_xdata()) == [0, 1, 2]
+    assert list(line.get_ydata()) == pytest.approx([1.0, 0.7, 0.6])
+    line = next(x for x in b.lines if x.get_label() == rep.LABELS["v7"])
+    assert list(line.get_ydata()) == pytest.approx([0.0, 20.0, 30.0])
+    assert len(a.lines) == 2  # final-ce has no result: no line
+
+
+def test_size_study_puts_the_input_sizes_side_by_side():
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    def result(acc, history):
+        return {**_job("v4.0", 2026, history, train=600), "real_test": {"plate_accuracy": acc},
+                "synthetic_val": {"plate_accuracy": acc / 2},
+                "kinds_test": {"plate_accuracy": acc / 4}}
+
+    long, long32 = [result(0.8, [0.2, 0.9])], [result(0.6, [0.1, 0.5, 0.7])]
+    t = rep.size_study_frame(long, long32, [])
+    assert list(t.index) == ["48x144", "32x96", "24x96"]
+    assert t.loc["48x144", "real test"] == 80.0 and t.loc["32x96", "synthetic val."] == 30.0
+    assert t.loc["32x96", "kinds real plates lack"] == 15.0
+    assert t.loc["32x96", "best validation"] == 70.0 and t.loc["32x96", "epochs"] == 3
+    assert t.loc["48x144", "train (min)"] == 10.0
+    assert t.loc["24x96", "epochs"] == 0 and np.isnan(t.loc["24x96", "real test"])
+    fig = rep.plot_size_study(long, long32, [])
+    a, b = fig.axes
+    heights = [p.get_height() for p in a.patches]
+    assert heights[:3] == pytest.approx([80.0, 60.0, np.nan], nan_ok=True)
+    assert [x.get_label() for x in b.lines] == ["48x144", "32x96"]
+    assert list(b.lines[1].get_ydata()) == pytest.approx([10.0, 50.0, 70.0])
+
+
+def test_the_new_tables_and_figures_draw_from_the_committed_results():
+    """Every function above on the real results of the short table and of the input-size
+    study: they run, and give what the results hold."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    results = rep.load_results("short")
+    if not results:
+        pytest.skip("no committed results of the short table")
+    runs, _ = rep.summary_lines(results)
+    t = rep.convergence_frame(results, scale="short")
+    assert t["seeds"].sum() == len(results)
+    cost = rep.cost_summary(results)
+    assert cost["jobs"] == len(results) and cost["plan_jobs"] == 17 * 2 * 3
+    assert cost["projected_hours"] >= cost["plan_hours"] > 0
+    for data, metric in (("mixed", "real_test"), ("synthetic", "synthetic_val")):
+        assert len(rep.dissection_frame(runs, data, metric)) == 7
+    assert len(rep.noise_frame(runs)) == 9
+    sizes = [rep.load_results(s) for s in ("long", "long32", "long24")]
+    assert rep.size_study_frame(*sizes)["real test"].notna().all()
+    for fig in (rep.plot_noise(runs), rep.plot_gamma_over_epochs(results),
+                rep.plot_size_study(*sizes)):
+        assert any(ax.lines or ax.patches or ax.collections for ax in fig.axes)
+        plt.close(fig)
