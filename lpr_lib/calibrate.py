@@ -166,10 +166,10 @@ def char_confidences(chars_probs, labels) -> tuple[np.ndarray, np.ndarray]:
 def plate_confidences(outputs: dict, labels, mode: str = "product",
                       constrained: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(confidence, correct)`` of every plate as ``lpr predict`` reads it
-    (:func:`lpr_lib.predict.decode_outputs`: the most probable valid plate; ``mode``
+    (:func:`lpr_lib.metrics.decode_outputs`: the most probable valid plate; ``mode``
     ``"product"``: its joint probability, ``"min"``: its least sure character or length),
     and whether the whole reading is right."""
-    from lpr_lib.predict import decode_outputs
+    from lpr_lib.metrics import decode_outputs
 
     labels = np.asarray(labels)
     read, conf, _ = decode_outputs(outputs, constrained=constrained, mode=mode,

@@ -222,7 +222,7 @@ class ConfigModel(BaseModel):
         import os
         import stat
 
-        from lpr_lib.data.formats import os_reason
+        from lpr_lib.oserrors import os_reason
 
         try:
             st = os.stat(path)

@@ -29,7 +29,7 @@ from lpr_lib.plates import ABSENT
 __all__ = ["decode", "plate_confidence", "plate_correct", "char_accuracy",
            "per_position_accuracy", "confusions", "precision_recall_at", "pr_curve",
            "threshold_for_precision", "evaluate_predictions", "PlateAccuracy",
-           "format_report", "LENGTHS", "SPEC_PRECISION", "SPEC_RECALL"]
+           "format_report", "LENGTHS", "SPEC_PRECISION", "SPEC_RECALL", "decode_outputs"]
 
 #: What the length head's two classes mean.
 LENGTHS = (7, 8)
@@ -282,3 +282,30 @@ class PlateAccuracy(keras.metrics.Metric):
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
+
+
+def decode_outputs(outputs: dict, constrained: bool = True, mode: str = "product",
+                   as_labels: bool = False):
+    """``(texts, confidences, kinds)`` from a model's outputs (probabilities, calibrated or
+    not): with ``constrained`` the most probable valid plate
+    (:func:`lpr_lib.plates.constrained_decode`) and its joint probability (``mode="min"``:
+    its least sure character or length), else each head's argmax with
+    :func:`lpr_lib.metrics.plate_confidence`. ``as_labels``: class indices ``(N, 8)`` instead
+    of texts."""
+    from lpr_lib.plates import constrained_decode, labels_to_text
+
+    lengths = outputs.get("length")
+    if not constrained:
+        pred, top = decode(outputs["chars"], lengths)
+        conf = plate_confidence(top, pred, mode, lengths)
+        return (pred if as_labels else [labels_to_text(row) for row in pred]), conf, \
+            [None] * len(pred)
+    labels, chosen, conf, kinds = constrained_decode(outputs["chars"], lengths, lengths=LENGTHS)
+    if mode == "min":
+        read = labels != ABSENT
+        conf = np.min(np.where(read, chosen, np.inf), axis=-1)
+        if lengths is not None:
+            which = [LENGTHS.index(int(n)) for n in read.sum(-1)]
+            conf = np.minimum(conf, np.asarray(lengths, np.float64)[np.arange(len(conf)),
+                                                                    which])
+    return (labels if as_labels else [labels_to_text(row) for row in labels]), conf, kinds

@@ -63,7 +63,7 @@ def latest_run(runs_dir: str | os.PathLike | None = None) -> Path:
 def _model_file(path: Path) -> Path:
     import stat
 
-    from lpr_lib.data.formats import os_reason
+    from lpr_lib.oserrors import os_reason
 
     try:
         st = os.stat(path)
@@ -95,7 +95,7 @@ def keras_file_problem(path) -> str | None:
     read, empty, not a zip archive, a damaged archive, no ``config.json`` in it."""
     import zipfile
 
-    from lpr_lib.data.formats import os_reason
+    from lpr_lib.oserrors import os_reason
 
     try:
         with open(path, "rb") as fh:
@@ -450,30 +450,11 @@ def predict(images, model=None, **kw) -> list[tuple[str | None, float | None]]:
 
 def decode_outputs(outputs: dict, constrained: bool = True, mode: str = "product",
                    as_labels: bool = False):
-    """``(texts, confidences, kinds)`` from a model's outputs (probabilities, calibrated or
-    not): with ``constrained`` the most probable valid plate
-    (:func:`lpr_lib.plates.constrained_decode`) and its joint probability (``mode="min"``:
-    its least sure character or length), else each head's argmax with
-    :func:`lpr_lib.metrics.plate_confidence`. ``as_labels``: class indices ``(N, 8)`` instead
-    of texts."""
-    from lpr_lib.metrics import LENGTHS, decode, plate_confidence
-    from lpr_lib.plates import ABSENT, constrained_decode, labels_to_text
+    """:func:`lpr_lib.metrics.decode_outputs` (imported when called: reading an export's
+    outputs needs no Keras)."""
+    from lpr_lib.metrics import decode_outputs as decode
 
-    lengths = outputs.get("length")
-    if not constrained:
-        pred, top = decode(outputs["chars"], lengths)
-        conf = plate_confidence(top, pred, mode, lengths)
-        return (pred if as_labels else [labels_to_text(row) for row in pred]), conf, \
-            [None] * len(pred)
-    labels, chosen, conf, kinds = constrained_decode(outputs["chars"], lengths, lengths=LENGTHS)
-    if mode == "min":
-        read = labels != ABSENT
-        conf = np.min(np.where(read, chosen, np.inf), axis=-1)
-        if lengths is not None:
-            which = [LENGTHS.index(int(n)) for n in read.sum(-1)]
-            conf = np.minimum(conf, np.asarray(lengths, np.float64)[np.arange(len(conf)),
-                                                                    which])
-    return (labels if as_labels else [labels_to_text(row) for row in labels]), conf, kinds
+    return decode(outputs, constrained, mode, as_labels)
 
 
 def stored_temperature(model):

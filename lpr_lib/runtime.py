@@ -109,7 +109,7 @@ def read_preprocessing(model_path) -> dict:
         raise ValueError(f"{notes}: not an lpr export's {PREPROCESSING_FILE} "
                          f"({str(err)[:200]})") from None
     except OSError as err:
-        from lpr_lib.data.formats import os_reason
+        from lpr_lib.oserrors import os_reason
 
         raise ValueError(f"{notes}: cannot be read ({os_reason(err)})") from None
     if "whiten" not in info:
@@ -176,7 +176,7 @@ def verify_digest(path, notes: dict) -> None:
     try:
         got = export_digest(path)
     except OSError as err:
-        from lpr_lib.data.formats import os_reason
+        from lpr_lib.oserrors import os_reason
 
         raise ValueError(f"{path}: cannot be read ({os_reason(err)})") from None
     if got != want:
@@ -247,7 +247,7 @@ class ExportedModel:
         try:
             content = path.read_bytes()
         except OSError as err:
-            from lpr_lib.data.formats import os_reason
+            from lpr_lib.oserrors import os_reason
 
             raise ValueError(f"{path}: cannot be read ({os_reason(err)})") from None
         try:  # the interpreter trusts the file's offsets: a damaged one would crash it

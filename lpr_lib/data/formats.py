@@ -9,7 +9,6 @@ need it, are read by :mod:`lpr_lib.data.tfrecord`, and :func:`lpr_lib.data.load_
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import os
 import re
@@ -22,6 +21,7 @@ import numpy as np
 
 from lpr_lib.plates import (ABSENT, CHAR_TO_INDEX, DEFAULT_SIZE, MAX_LEN, PlateError,
                             labels_to_text, text_from_filename, text_to_labels, validate)
+from lpr_lib.oserrors import os_reason  # noqa: F401  (here too: the formats' callers use it)
 from lpr_lib.repro import DEFAULT_SEED
 
 #: Image files the pipeline decodes with ``tf.io`` (the checker flags anything else).
@@ -122,19 +122,6 @@ class Sample:
 
 
 # --------------------------------------------------------------------------- files and folders
-
-def os_reason(err: OSError) -> str:
-    """What an ``OSError`` means, in a few words (the caller names the file)."""
-    if isinstance(err, PermissionError):
-        return "permission denied"
-    if err.errno == errno.ELOOP:
-        return "symbolic-link loop (the link leads back to itself)"
-    if isinstance(err, FileNotFoundError):
-        return "not found"
-    if isinstance(err, IsADirectoryError):
-        return "is a folder, not a file"
-    return err.strerror or str(err)
-
 
 def read_bytes(path, kind: str = "unreadable-file") -> bytes:
     """The bytes of ``path``; an ``OSError`` becomes a :class:`DataError` naming the file."""
