@@ -80,9 +80,10 @@ def build(out: Path) -> list[Path]:
 
 
 def _key(source: str) -> str:
-    """A checked cell is known by its first line of code (stable when cells around it move)."""
-    lines = [line for line in source.splitlines() if line.strip()]
-    return lines[0] if lines else ""
+    """A checked cell is known by its whole code, blank lines and trailing spaces aside
+    (stable when cells around it move; two cells that start alike, such as the same table
+    for two data settings, stay apart)."""
+    return "\n".join(line.rstrip() for line in source.splitlines() if line.strip())
 
 
 def record(executed: Path = EXECUTED) -> list[Path]:
@@ -102,6 +103,11 @@ def record(executed: Path = EXECUTED) -> list[Path]:
         done = nbformat.read(run, as_version=4)
         by_key = {_key(c.source): c for c in done.cells if c.cell_type == "code"}
         expected = {}
+        keys = [_key(nb.cells[i].source) for i in cells]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise SystemExit(f"{path.name}: {len(twice)} cell(s) tagged {MARK} have the same "
+                             f"code as another ({twice[0][:60]!r}...): make each one distinct")
         for i in cells:
             key = _key(nb.cells[i].source)
             if key not in by_key:
