@@ -164,3 +164,18 @@ def jpeg(img_u8: np.ndarray, s, rng) -> np.ndarray:
 #: Photometric degradations in the order they are applied (at twice the output size).
 PHOTOMETRIC = (("lighting", lighting), ("shadow", shadow), ("haze", haze), ("night", night),
                ("blur", blur), ("motion_blur", motion_blur))
+
+
+def finish(img: np.ndarray, on, rng: np.random.Generator) -> np.ndarray:
+    """The last steps of every render, in this order: sensor noise on the float image (when
+    ``on("noise")``, the drawn strength, is above 0), quantisation to uint8, then JPEG
+    compression (when ``on("jpeg")`` is). ``on`` draws whether a degradation applies, as the
+    generator and the scene renderer do, so the draws of ``rng`` stay in their order."""
+    s = on("noise")
+    if s > 0:
+        img = noise(img, s, rng)
+    out = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    s = on("jpeg")
+    if s > 0:
+        out = jpeg(out, s, rng)
+    return out

@@ -148,14 +148,7 @@ class PlateGenerator:
         s = on("low_res")
         if s > 0:
             img = degrade.low_res(img, s, rng)
-        s = on("noise")
-        if s > 0:
-            img = degrade.noise(img, s, rng)
-        out = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-        s = on("jpeg")
-        if s > 0:
-            out = degrade.jpeg(out, s, rng)
-        return np.ascontiguousarray(out)
+        return np.ascontiguousarray(degrade.finish(img, on, rng))
 
     def render_clean(self, text: str, kind: str | None = None, seed: int = 0) -> np.ndarray:
         """``text`` without any degradation, framed exactly (for figures)."""

@@ -84,13 +84,7 @@ def plate_scene(text: str, kind: str, rng: np.random.Generator,
             img = _motion_blur(img, max(2, int(round(_u(rng, 2, 2 + 3 * s) * ph / 48.0))), rng)
         else:
             img = fn(img, s, rng)
-    s = on("noise")
-    if s > 0:
-        img = degrade.noise(img, s, rng)
-    out = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    s = on("jpeg")
-    if s > 0:
-        out = degrade.jpeg(out, s, rng)
+    out = degrade.finish(img, on, rng)
     corners = quad[[2, 3, 0, 1]]  # clockwise from bottom-right: br, bl, tl, tr
     return np.ascontiguousarray(out), corners.astype(np.float32)
 
