@@ -9,12 +9,12 @@ backend:
 * (B) the NumPy augmentation as the pipeline now runs it,
 
 each inside the same ``tf.data`` pipeline (cached uint8 plates, a per-batch key, the
-augmentation, whitening, prefetch), on batches of 64 plates at 32x96 with the default
-``AugmentConfig``. The two alternate, round after round (A then B, B then A, ...), so that
-whatever else runs on the machine slows both alike; each round times ``--batches`` batches,
-after ``--flush`` untimed ones that empty what the prefetch buffer filled meanwhile. Then,
-unless ``--train-steps 0``, a few training steps of the book's default model (ResNet-18 at
-width 0.25, XLA) are timed fed by each, alternating the same way.
+augmentation, whitening, prefetch), on batches of 64 plates at the default model's input size
+(48x144) with the default ``AugmentConfig``. The two alternate, round after round (A then B, B
+then A, ...), so that whatever else runs on the machine slows both alike; each round times
+``--batches`` batches, after ``--flush`` untimed ones that empty what the prefetch buffer
+filled meanwhile. Then, unless ``--train-steps 0``, a few training steps of the book's default
+model (ResNet-18 at width 0.25, XLA) are timed fed by each, alternating the same way.
 
     python experiments/bench_augment.py               # writes results/augment_speed.json
     python experiments/bench_augment.py --rounds 3 --batches 20 --no-save
@@ -36,7 +36,10 @@ from lpr_lib.repro import DEFAULT_SEED, write_result  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 
-SIZE = (32, 96)
+from lpr_lib.train import default_config  # noqa: E402
+
+#: the default model's input size: the training steps below feed that model
+SIZE = tuple(default_config().data.image_size)
 BATCH = 64
 
 
@@ -265,7 +268,8 @@ def main() -> None:
               flush=True)
     load.append(os_load())
     result = {
-        "what": "default AugmentConfig on batches of 64 plates at 32x96 inside tf.data "
+        "what": f"default AugmentConfig on batches of 64 plates at {SIZE[0]}x{SIZE[1]} inside "
+                "tf.data "
                 "(cached uint8, augment, whiten, prefetch); A = the TensorFlow-op augmentation "
                 "before the change, B = lpr_lib.data.augmentation (NumPy/OpenCV) through "
                 "tf.numpy_function; rounds alternate A/B in one process",
@@ -300,7 +304,8 @@ def train_side_by_side(images, labels, seed, cfg, args) -> dict:
             rates[v].append(time_training(model, feeds[v], args.train_steps))
         print(f"training round {r + 1}: A {rates['A'][-1]:.0f} img/s, "
               f"B {rates['B'][-1]:.0f} img/s", flush=True)
-    return {"model": f"{config.model.backbone} width {config.model.width} at 32x96, XLA, "
+    return {"model": f"{config.model.backbone} width {config.model.width} at "
+                     f"{SIZE[0]}x{SIZE[1]}, XLA, "
                      "train_on_batch on the next batch of each pipeline",
             "steps_per_round": args.train_steps, "A_tf_ops": summary(rates["A"]),
             "B_numpy": summary(rates["B"]),
