@@ -30,7 +30,7 @@ __all__ = ["TABLE", "load_results", "summarise", "summary_lines", "judge", "comp
            "size_study_frame", "plot_size_study", "t_interval"]
 
 #: the scale whose results the chapters show: the short table until the book's table (every
-#: row trained to a plateau, three seeds) is complete
+#: row for 5,280 steps, both data settings, three seeds) is complete
 TABLE = "short"
 
 #: short labels of the rows, as the seed's table names them
