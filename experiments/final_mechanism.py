@@ -1,10 +1,12 @@
 """Why the seed's final recipe does not learn: the pulls on BatchNorm's gamma and GHM's weights.
 
-    python experiments/final_mechanism.py [--rows v4.0 final final-flathead ...] [--trained]
+    python experiments/final_mechanism.py [--rows v4.0 final ...] [--scale long]
+        [--data synthetic] [--trained]
 
-For each row (its book-scale mixed-data experiment), on one batch of the committed sample
-plates (``data_samples/``), it measures at initialisation (and, with ``--trained``, for the
-trained model of ``runs/ablation/book/mixed/<row>/seed2026`` when it is there):
+For each row (its experiment at ``--scale`` and ``--data``: by default where the dissection of
+chapter 18 was trained), on one batch of the committed sample plates (``data_samples/``), it
+measures at initialisation (and, with ``--trained``, for the trained model of
+``runs/ablation/<scale>/<data>/<row>/seed2026`` when it is there):
 
 * the mean |gradient| of the data loss (characters and length) on every BatchNorm gamma, and
   that of the penalty on gamma (``model.losses``; for L1 it is lambda on every gamma): Adam
@@ -28,7 +30,8 @@ import numpy as np
 
 from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, write_result
 
-ROWS = ("v4.0", "final", "final-flathead", "final-ce", "final-nol1", "final-l2gamma")
+ROWS = ("v4.0", "final", "final-flathead", "final-ce", "final-nol1", "final-l2gamma",
+        "final-adam", "final-cosine")
 
 
 def _batch(config, n: int = 64):
@@ -92,8 +95,10 @@ def measure(model, config, x, y) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", nargs="+", default=list(ROWS))
+    p.add_argument("--scale", default="long", help="the ablation scale (default: long)")
+    p.add_argument("--data", default="synthetic", choices=("synthetic", "mixed"))
     p.add_argument("--trained", action="store_true",
-                   help="also measure each row's trained model from runs/ablation/book/mixed")
+                   help="also measure each row's trained model from runs/ablation/SCALE/DATA")
     a = p.parse_args(argv)
     import keras
 
@@ -104,7 +109,7 @@ def main(argv=None) -> int:
     started = time.time()
     out = {}
     for row in a.rows:
-        config = row_config(row, "mixed", 2026, "book")
+        config = row_config(row, a.data, 2026, a.scale)
         keras.utils.set_random_seed(2026)
         model = build_model(config)
         x, y = _batch(config)
@@ -112,7 +117,7 @@ def main(argv=None) -> int:
                     "bn_decay": config.model.bn_decay,
                     "bn_decay_type": config.model.bn_decay_type,
                     "loss": config.loss.name, "pooling": config.model.pooling}
-        run = RUNS_DIR / "ablation" / "book" / "mixed" / row / "seed2026"
+        run = RUNS_DIR / "ablation" / a.scale / a.data / row / "seed2026"
         if a.trained and (run / "best.keras").is_file():
             out[row]["trained"] = measure(load_model(run), config, x, y)
         print(row, out[row], flush=True)
@@ -120,7 +125,8 @@ def main(argv=None) -> int:
         "what": "the pulls on BatchNorm's gamma (data loss against penalty, mean |gradient| "
                 "per gamma) and GHM's weights, on one batch of data_samples/, for the seed's "
                 "final recipe and the rows that replace one of its parts",
-        "rows": out}, seed=2026, started=started, directory=RESULTS_DIR)
+        "scale": a.scale, "data": a.data, "rows": out},
+        seed=2026, started=started, directory=RESULTS_DIR)
     print(path)
     return 0
 
