@@ -1013,7 +1013,7 @@ class OptimizerConfig(ConfigModel):
 
 
 #: ``schedule.name``: see :func:`lpr_lib.train.compile_model`
-SCHEDULES = ("seed", "cosine", "constant", "plateau")
+SCHEDULES = ("seed", "cosine", "constant", "plateau", "step")
 
 
 class ScheduleConfig(ConfigModel):
@@ -1023,11 +1023,16 @@ class ScheduleConfig(ConfigModel):
     #: "constant", or "plateau" (warm-up, then the rate times ``factor`` whenever the
     #: validation plate accuracy of ``patience`` epochs gains less than ``min_delta``; after
     #: ``drops`` drops the run stops once its last quarter gains less than ``min_delta``, or at
-    #: ``epochs``: :class:`lpr_lib.optim.PlateauDrops`)
+    #: ``epochs``: :class:`lpr_lib.optim.PlateauDrops`), or "step" (warm-up, then the peak
+    #: times ``factor`` from the share ``drops_at[0]`` of the steps and times ``factor``
+    #: squared from ``drops_at[1]``: :class:`lpr_lib.optim.WarmupSteps`)
     name: Annotated[Str, _one_of(SCHEDULES)] = "cosine"
-    warmup_epochs: NonNegative = 0.5  # cosine and plateau
+    warmup_epochs: NonNegative = 0.5  # cosine, plateau and step
     final_ratio: Unit = 0.01  # cosine
-    factor: Annotated[Float, _check(lambda v: 0 < v < 1, "must be in (0, 1)")] = 0.1  # plateau
+    #: plateau and step: the rate's factor at each drop
+    factor: Annotated[Float, _check(lambda v: 0 < v < 1, "must be in (0, 1)")] = 0.1
+    #: step: where (shares of the run's steps) the two drops come
+    drops_at: Annotated[tuple[float, float], _pair(0.0, 1.0)] = (0.5, 0.7)
     drops: Annotated[Int, _check(lambda v: v >= 0, "must be 0 or more")] = 2  # plateau
     patience: Annotated[Int, _check(lambda v: v >= 1, "must be at least 1")] = 2  # plateau
     min_delta: Unit = 0.005  # plateau

@@ -16,8 +16,8 @@ import keras
 from keras import ops
 
 __all__ = ["RAdam", "rho", "rectification", "seed_schedule", "SEED_LR_VALUES",
-           "SEED_FRACTIONS", "WarmupCosine", "WarmupPlateau", "PlateauDrops", "get_optimizer",
-           "OPTIMIZERS"]
+           "SEED_FRACTIONS", "WarmupCosine", "WarmupSteps", "WarmupPlateau", "PlateauDrops",
+           "get_optimizer", "OPTIMIZERS"]
 
 
 def rho(step, beta_2: float = 0.999):
@@ -248,6 +248,43 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return {"base_lr": self.base_lr, "warmup_steps": self.warmup_steps,
                 "total_steps": self.total_steps, "final_ratio": self.final_ratio,
                 "start_ratio": self.start_ratio, "name": self.name}
+
+
+@keras.saving.register_keras_serializable(package="lpr")
+class WarmupSteps(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup to ``base_lr`` over ``warmup_steps``, then steps down by ``factor`` at
+    each of ``boundaries`` (optimizer steps)::
+
+        lr(t) = base_lr * t / warmup_steps                      t < warmup_steps
+        lr(t) = base_lr * factor ** (number of boundaries <= t)  otherwise
+
+    The classic schedule of ResNet training: its last phase runs at the lowest rate, so a run
+    that has converged there is flat over it.
+    """
+
+    def __init__(self, base_lr: float, warmup_steps: int, boundaries, factor: float = 0.1,
+                 name: str = "warmup_steps"):
+        super().__init__()
+        self.base_lr = float(base_lr)
+        self.warmup_steps = int(warmup_steps)
+        self.boundaries = [int(b) for b in boundaries]
+        if self.boundaries != sorted(self.boundaries):
+            raise ValueError(f"boundaries must be increasing, got {self.boundaries}")
+        self.factor = float(factor)
+        self.name = name
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warmup = self.base_lr * step / max(self.warmup_steps, 1)
+        passed = ops.zeros_like(step)
+        for b in self.boundaries:
+            passed = passed + ops.cast(step >= b, "float32")
+        stepped = self.base_lr * ops.power(self.factor, passed)
+        return ops.where(step < self.warmup_steps, warmup, stepped)
+
+    def get_config(self):
+        return {"base_lr": self.base_lr, "warmup_steps": self.warmup_steps,
+                "boundaries": self.boundaries, "factor": self.factor, "name": self.name}
 
 
 class WarmupPlateau(keras.optimizers.schedules.LearningRateSchedule):

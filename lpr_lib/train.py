@@ -190,7 +190,8 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
     """Compile ``model`` with the config's loss, optimizer, schedule and metrics."""
     from lpr_lib.losses import state_metrics
     from lpr_lib.metrics import PlateAccuracy
-    from lpr_lib.optim import WarmupCosine, WarmupPlateau, get_optimizer, seed_schedule
+    from lpr_lib.optim import (WarmupCosine, WarmupPlateau, WarmupSteps, get_optimizer,
+                               seed_schedule)
 
     s, o = config.schedule, config.optimizer
     total = steps_per_epoch * config.epochs
@@ -203,9 +204,12 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
         lr = o.learning_rate
     elif s.name == "plateau":  # PlateauDrops (added by train) lowers it
         lr = WarmupPlateau(o.learning_rate, int(round(s.warmup_epochs * steps_per_epoch)))
+    elif s.name == "step":
+        lr = WarmupSteps(o.learning_rate, int(round(s.warmup_epochs * steps_per_epoch)),
+                         [int(round(f * total)) for f in s.drops_at], factor=s.factor)
     else:
-        raise ConfigError(f"schedule.name must be 'seed', 'cosine', 'constant' or 'plateau', "
-                          f"not {s.name!r}")
+        raise ConfigError(f"schedule.name must be 'seed', 'cosine', 'constant', 'plateau' or "
+                          f"'step', not {s.name!r}")
     opt_kw = {"clipnorm": o.clipnorm} if o.clipnorm else {}
     chars_loss = config.loss.build()
     losses = {"chars": chars_loss, "length": keras.losses.SparseCategoricalCrossentropy()}

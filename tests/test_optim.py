@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from lpr_lib.optim import (RAdam, WarmupCosine, get_optimizer, rectification, rho,
+from lpr_lib.optim import (RAdam, WarmupCosine, WarmupSteps, get_optimizer, rectification, rho,
                            seed_epoch_boundaries, seed_schedule)
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "radam_torch.json").read_text())
@@ -172,6 +172,41 @@ def test_warmup_cosine_values_and_keras_reference():
                                rtol=1e-5, atol=1e-10)
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(s))
     assert again.get_config() == s.get_config()
+
+
+def test_warmup_steps_values_and_keras_reference():
+    s = WarmupSteps(8e-3, warmup_steps=100, boundaries=[500, 700], factor=0.1)
+    assert float(s(0)) == 0.0 and float(s(50)) == pytest.approx(4e-3)
+    assert [float(s(t)) for t in (100, 499, 500, 699, 700, 10_000)] == pytest.approx(
+        [8e-3, 8e-3, 8e-4, 8e-4, 8e-5, 8e-5])
+    # after the warm-up: Keras' piecewise constant, whose value i holds while step <= b_i,
+    # so its boundaries sit one step before ours (ours drop at the boundary step itself)
+    ref = keras.optimizers.schedules.PiecewiseConstantDecay([499, 699], [8e-3, 8e-4, 8e-5])
+    steps = np.arange(100, 1200, 7)
+    np.testing.assert_allclose([float(s(t)) for t in steps], [float(ref(t)) for t in steps],
+                               rtol=1e-6)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(s))
+    assert again.get_config() == s.get_config()
+    with pytest.raises(ValueError, match="increasing"):
+        WarmupSteps(1e-3, 10, [700, 500])
+
+
+def test_step_schedule_from_config():
+    from lpr_lib.config import ConfigError, default_config
+    from lpr_lib.model import build_model
+    from lpr_lib.train import compile_model
+
+    config = default_config().override(["epochs=10", "schedule.name=step",
+                                        "schedule.drops_at=[0.5, 0.8]", "schedule.factor=0.2",
+                                        "optimizer.learning_rate=1e-2",
+                                        "model.backbone=mobilenet_v3"])
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=20)
+    lr = model.optimizer._learning_rate
+    assert isinstance(lr, WarmupSteps) and lr.boundaries == [100, 160] and lr.factor == 0.2
+    assert float(lr(150)) == pytest.approx(2e-3) and float(lr(199)) == pytest.approx(4e-4)
+    with pytest.raises(ConfigError, match="drops_at"):
+        default_config().override(["schedule.drops_at=[0.8, 0.5]"])
 
 
 def test_get_optimizer():
