@@ -70,12 +70,12 @@ NOISE = tuple(f"{r}-noise{n}" for r in ("v4.0", "v6", "v6-multi") for n in (5, 1
 #: seed's final recipe (:data:`DISSECTION`) and GHM under label noise (:data:`NOISE`)
 EXTRA_ROWS = ("v4.0-nowarmup", "v4-radam-nowarmup", "v4.0-focal", "final-cosine",
               *("final-ce", "final-adam", "final-flathead", "final-nol1", "final-l2gamma"),
-              *NOISE)
+              "final-steps8", *NOISE)
 #: the rows that dissect the seed's final recipe: each replaces one of its parts by the
 #: book's choice (``final-cosine`` its schedule, ``final-l2gamma`` the other reading of its
-#: BatchNorm penalty)
+#: BatchNorm penalty; ``final-steps8`` keeps the seed's steps at the book's peak rate)
 DISSECTION = ("final", "final-ce", "final-adam", "final-cosine", "final-flathead",
-              "final-nol1", "final-l2gamma")
+              "final-nol1", "final-l2gamma", "final-steps8")
 DATA_SETTINGS = ("synthetic", "mixed")
 #: the scales: one ``configs/ablation/scale_<name>.yaml`` each, the book's first
 SCALES = ("book", *sorted(p.stem[len("scale_"):] for p in ROWS_DIR.glob("scale_*.yaml")

@@ -44,7 +44,7 @@ LABELS = {"baseline": "baseline", "v1": "v1 decay 5e-4", "v2": "v2 +whitening",
           "v4.0-focal": "v4.0 focal", "final-cosine": "final, cosine schedule",
           "final-ce": "final, cross-entropy", "final-adam": "final, Adam",
           "final-flathead": "final, flatten head only", "final-nol1": "final, no gamma penalty",
-          "final-l2gamma": "final, L2 on gamma",
+          "final-l2gamma": "final, L2 on gamma", "final-steps8": "final, its steps at 8e-3",
           **{f"{r}-noise{n}": f"{label}, {n}% wrong labels"
              for r, label in (("v4.0", "v4.0 cross-entropy"), ("v6", "v6 GHM global"),
                               ("v6-multi", "v6 GHM label-wise")) for n in (5, 15)}}
@@ -839,7 +839,8 @@ DISSECTED = {"final-ce": ("loss", "label-wise GHM", "cross-entropy"),
              "final-cosine": ("schedule", "the seed's steps", "warm-up cosine"),
              "final-flathead": ("head", "global average pooling", "flatten"),
              "final-nol1": ("BatchNorm gamma penalty", "L1", "none"),
-             "final-l2gamma": ("BatchNorm gamma penalty", "L1", "L2")}
+             "final-l2gamma": ("BatchNorm gamma penalty", "L1", "L2"),
+             "final-steps8": ("peak learning rate", "1e-3", "8e-3")}
 
 
 def dissection_frame(runs: list[dict], data: str = "mixed", metric: str = "real_test"):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lpr_lib import ablation_report as rep
+from lpr_lib.ablation import DISSECTION
 
 
 def _line(row, data, mean, std, seeds=2):
@@ -436,7 +437,7 @@ def test_the_new_tables_and_figures_draw_from_the_committed_results():
     assert cost["jobs"] == len(results) and cost["plan_jobs"] == 17 * 2 * 3
     assert cost["projected_hours"] >= cost["plan_hours"] > 0
     for data, metric in (("mixed", "real_test"), ("synthetic", "synthetic_val")):
-        assert len(rep.dissection_frame(runs, data, metric)) == 7
+        assert len(rep.dissection_frame(runs, data, metric)) == len(DISSECTION)
     assert len(rep.noise_frame(runs)) == 9
     sizes = [rep.load_results(s) for s in ("long", "long32", "long24")]
     assert rep.size_study_frame(*sizes)["real test"].notna().all()
