@@ -1029,6 +1029,9 @@ class ScheduleConfig(ConfigModel):
     name: Annotated[Str, _one_of(SCHEDULES)] = "cosine"
     warmup_epochs: NonNegative = 0.5  # cosine, plateau and step
     final_ratio: Unit = 0.01  # cosine
+    #: cosine: the share of the run's steps the cosine takes to reach ``final_ratio``; the rest
+    #: holds it (below 1, the run ends on a flat stretch at its lowest rate)
+    anneal_share: Annotated[Float, _check(lambda v: 0 < v <= 1, "must be in (0, 1]")] = 1.0
     #: plateau and step: the rate's factor at each drop
     factor: Annotated[Float, _check(lambda v: 0 < v < 1, "must be in (0, 1)")] = 0.1
     #: step: where (shares of the run's steps) the two drops come

@@ -199,7 +199,8 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
         lr = seed_schedule(steps_per_epoch, epochs=config.epochs)
     elif s.name == "cosine":
         warm = int(round(s.warmup_epochs * steps_per_epoch))
-        lr = WarmupCosine(o.learning_rate, warm, max(total, warm + 1), final_ratio=s.final_ratio)
+        end = int(round(s.anneal_share * total))  # flat at final_ratio after it
+        lr = WarmupCosine(o.learning_rate, warm, max(end, warm + 1), final_ratio=s.final_ratio)
     elif s.name == "constant":
         lr = o.learning_rate
     elif s.name == "plateau":  # PlateauDrops (added by train) lowers it

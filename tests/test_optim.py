@@ -209,6 +209,21 @@ def test_step_schedule_from_config():
         default_config().override(["schedule.drops_at=[0.8, 0.5]"])
 
 
+def test_cosine_anneal_share_ends_on_a_flat_stretch():
+    from lpr_lib.config import default_config
+    from lpr_lib.model import build_model
+    from lpr_lib.train import compile_model
+
+    config = default_config().override(["epochs=10", "schedule.anneal_share=0.75",
+                                        "model.backbone=mobilenet_v3"])
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=20)
+    lr = model.optimizer._learning_rate
+    assert isinstance(lr, WarmupCosine) and lr.total_steps == 150 and lr.warmup_steps == 10
+    assert float(lr(150)) == pytest.approx(8e-5) and float(lr(199)) == pytest.approx(8e-5)
+    assert float(lr(80)) > 8e-5
+
+
 def test_get_optimizer():
     assert isinstance(get_optimizer("radam", 1e-3), RAdam)
     assert isinstance(get_optimizer("adam", 1e-3), keras.optimizers.Adam)
