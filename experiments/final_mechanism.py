@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from lpr_lib.ablation import DATA_SETTINGS, SCALES
 from lpr_lib.repro import REPO_ROOT, RESULTS_DIR, RUNS_DIR, write_result
 
 ROWS = ("v4.0", "final", "final-flathead", "final-ce", "final-nol1", "final-l2gamma",
@@ -95,8 +96,9 @@ def measure(model, config, x, y) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", nargs="+", default=list(ROWS))
-    p.add_argument("--scale", default="long", help="the ablation scale (default: long)")
-    p.add_argument("--data", default="synthetic", choices=("synthetic", "mixed"))
+    p.add_argument("--scale", default="long", choices=SCALES,
+                   help="the ablation scale (default: long)")
+    p.add_argument("--data", default="synthetic", choices=DATA_SETTINGS)
     p.add_argument("--trained", action="store_true",
                    help="also measure each row's trained model from runs/ablation/SCALE/DATA")
     a = p.parse_args(argv)

@@ -31,9 +31,9 @@ from pathlib import Path
 import keras
 
 from lpr_lib._tf import on_tensorflow, require_tensorflow
-from lpr_lib.config import (STRATEGIES, ConfigError, DataConfig, ExperimentConfig, LossConfig,
-                            ModelConfig, OptimizerConfig, ScheduleConfig, SynthConfig,
-                            default_config)
+from lpr_lib.config import (SCHEDULES, STRATEGIES, ConfigError, DataConfig, ExperimentConfig,
+                            LossConfig, ModelConfig, OptimizerConfig, ScheduleConfig,
+                            SynthConfig, default_config)
 from lpr_lib.plates import kind_indices as _kind_indices
 from lpr_lib.repro import REPO_ROOT, RUNS_DIR
 
@@ -209,8 +209,8 @@ def compile_model(model, config: ExperimentConfig, steps_per_epoch: int):
         lr = WarmupSteps(o.learning_rate, int(round(s.warmup_epochs * steps_per_epoch)),
                          [int(round(f * total)) for f in s.drops_at], factor=s.factor)
     else:
-        raise ConfigError(f"schedule.name must be 'seed', 'cosine', 'constant', 'plateau' or "
-                          f"'step', not {s.name!r}")
+        raise ConfigError(f"schedule.name must be one of {', '.join(SCHEDULES)}, "
+                          f"not {s.name!r}")
     opt_kw = {"clipnorm": o.clipnorm} if o.clipnorm else {}
     chars_loss = config.loss.build()
     losses = {"chars": chars_loss, "length": keras.losses.SparseCategoricalCrossentropy()}
