@@ -1004,8 +1004,8 @@ class OptimizerConfig(ConfigModel):
     #: model uses Adam: in a few-minute budget RAdam's rectified start is too slow (ch. 4)
     name: Annotated[Str, _one_of(_optimizers)] = "adam"
     #: the peak learning rate (the "seed" schedule has its own values); 8e-3 read the most
-    #: synthetic plates in the default run's budget (results/default_lr_trial.json: 72.9%
-    #: after 7 epochs, against 71.1% at 6e-3, 65.8% at 4e-3 and 48.8% at 2e-3)
+    #: synthetic plates in the default run's budget (a trial at 32x96 in commits f566604 to
+    #: aa10c55: 72.9% after 7 epochs, against 71.1% at 6e-3, 65.8% at 4e-3 and 48.8% at 2e-3)
     learning_rate: Annotated[Float, _check(lambda v: v >= 0, "must be 0 (frozen) or more")] = \
         8e-3
     clipnorm: Annotated[Float, _check(lambda v: v > 0, "must be > 0 (or null: none)")] | None \
