@@ -844,9 +844,8 @@ class DataConfig(ConfigModel):
     #: validation data; ``None`` = synthetic plates from another seed (or none if val_size=0)
     val: Str | None = None
     #: the model's input (H, W), the seed's 48x144: the backbone's last map is 3x9 cells (2x6
-    #: at 32x96, which holds every pixel of a real crop at 2.25x fewer pixels but learns far
-    #: more slowly: 54.7% against 85.2% of the synthetic validation plates after the same 7
-    #: epochs, results/default_input_size_trial.json)
+    #: at 32x96, which holds every pixel of a real crop at 2.25x fewer pixels but reads far
+    #: fewer plates after the same 5,280 steps: results/ablation/long32 against long, ch. 4)
     image_size: Annotated[list[int], BeforeValidator(_image_size)] = \
         Field(default_factory=lambda: list(DEFAULT_SIZE))
     #: per-image standardisation (the seed's "whitening"), else scale to [0, 1]

@@ -109,7 +109,7 @@ def test_a_results_file_names_no_folder_of_the_machine(tmp_path):
 NOT_YET_REMADE = {
     "bench/accuracy.json", "bench/latency.json", "bench/machine.json", "bench/run.json",
     "bench/synth.json", "bench/training.json",
-    "default_input_size_trial.json", "ghm_warm_start.json", "head_study.json",
+    "ghm_warm_start.json", "head_study.json",
     "lettering_light_cjk_trial.json", "lettering_study.json", "prune_study.json",
     "real_plates_study.json",
 }
