@@ -12,6 +12,15 @@ with real training crops ("mixed", "mixed@WIDTH"); compares the heads of :data:`
 generator's plates ("head_avg", "head_attention": the "lettering" run with another head);
 reads the real validation and test crops after each run and writes ``OUT/study.json`` after
 every run (a killed run keeps what finished) and the trained models as ``OUT/<name>.keras``.
+``--results NAME`` also writes ``results/NAME.json`` after every run (with the command, the
+commit and the settings: a clean tree only). Chapter 8's study is
+
+    python tools/pack_real_plates.py runs/real32x96.npz
+    KERAS_BACKEND=jax python experiments/sim_to_real_study.py --real runs/real32x96.npz \
+        --out runs/sim_to_real --plates 20000 --epochs 6 --steps 400 --batch 64 --lr 8e-3 \
+        --runs legacy,lettering,light_cjk,head_avg,head_attention --results sim_to_real_study
+
+about 40 minutes on 2 CPU cores.
 ``--throughput CONFIG`` also times training steps of a config's model, loss and optimizer
 (images/s).
 
@@ -213,7 +222,15 @@ def main():
     p.add_argument("--throughput", type=Path, nargs="*", default=[])
     p.add_argument("--workers", type=int, default=os.cpu_count())
     p.add_argument("--cache", type=Path, help="keep the rendered plates here, to reuse")
+    p.add_argument("--results", metavar="NAME",
+                   help="also write results/NAME.json after every run (a clean tree only)")
     a = p.parse_args()
+    started = time.time()
+    if a.results:  # refuse uncommitted code before hours of training, not after
+        from lpr_lib.repro import DirtyTreeError, git_dirty
+        if git_dirty():
+            raise DirtyTreeError(f"--results {a.results}: commit the code first (changed: "
+                                 f"{', '.join(git_dirty()[:5])})")
     a.out.mkdir(parents=True, exist_ok=True)
     real = np.load(a.real)
     study = {"args": {k: str(v) for k, v in vars(a).items()}, "runs": {}}
@@ -261,6 +278,9 @@ def main():
                                    a.lr, evals, a.out, width=width,
                                    pooling=HEADS.get(run, "flatten"))
         (a.out / "study.json").write_text(json.dumps(study, indent=1, ensure_ascii=False))
+        if a.results:
+            from lpr_lib.repro import write_result
+            write_result(a.results, study, config=study["args"], seed=2026, started=started)
     for path in a.throughput:
         for batch in (64, 256):
             study.setdefault("throughput", []).append(throughput(path, batch))
