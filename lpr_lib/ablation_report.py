@@ -27,7 +27,8 @@ __all__ = ["TABLE", "load_results", "summarise", "summary_lines", "judge", "comp
            "close_frame", "head_params", "paired_frame", "seed_verdicts", "LIKE_FOR_LIKE",
            "convergence_frame", "cost_summary", "dissection_frame", "DISSECTED", "noise_frame",
            "plot_noise", "NOISE_LOSSES", "NOISE_RATES", "plot_gamma_over_epochs",
-           "size_study_frame", "plot_size_study", "t_interval"]
+           "size_study_frame", "plot_size_study", "t_interval", "verdict_text", "budget_text",
+           "METRIC_WORDS"]
 
 #: the scale whose results the chapters show: the short table until the book's table (every
 #: row for 5,280 steps, both data settings, three seeds) is complete
@@ -501,6 +502,52 @@ def paired_frame(runs: list[dict], data: str, metric: str = "real_test", rows=No
 
 def _pts(x):
     return None if x is None else round(100 * x, 1)
+
+
+#: how the chapters name each figure of :data:`lpr_lib.ablation.FIGURES` in a sentence
+METRIC_WORDS = {"synthetic_val": "the synthetic validation plates",
+                "real_test": "the real test plates", "kinds_test": "the synthetic plates of "
+                "every kind", "validation": "its validation plates",
+                "real_test_r85": "the real test plates accepted at 0.85 and right (recall)",
+                "real_test_r999": "the real test plates accepted at the 99.9%-precision "
+                "threshold chosen on validation (recall)"}
+
+
+def verdict_text(runs: list[dict], row: str, base: str, data: str,
+                 metric: str | None = None) -> str:
+    """One sentence for the text: ``row`` against ``base`` in the data setting ``data`` on
+    ``metric`` (default: the setting's :data:`PRIMARY` figure), paired by seed
+    (:func:`lpr_lib.ablation.paired`): each row's mean over the shared seeds, the mean
+    difference in points with its 95% t interval, and the verdict, ``higher`` or ``lower``
+    when the interval excludes zero, else ``not resolved at N seeds``."""
+    metric = metric or PRIMARY[data]
+    where = f"with {data} data, {LABELS.get(row, row)}"
+    p = paired(runs, row, base, data, metric)
+    if not p["n"]:
+        return f"{where} against {LABELS.get(base, base)}: not trained yet at this scale"
+
+    def mean(name):
+        return 100 * float(np.mean([r[metric] for r in runs if r["data"] == data
+                                    and r["row"] == name and r["seed"] in p["seeds"]]))
+
+    seeds = "one seed" if p["n"] == 1 else f"means over {p['n']} seeds"
+    text = (f"{where} reads {mean(row):.1f}% of {METRIC_WORDS.get(metric, metric)} against "
+            f"{mean(base):.1f}% for {LABELS.get(base, base)} ({seeds}): "
+            f"{100 * p['mean']:+.1f} points")
+    if p["n"] == 1:
+        return text + ", not resolved at 1 seed"
+    return (text + f", 95% interval [{100 * p['low']:+.1f}, {100 * p['high']:+.1f}] paired by "
+            f"seed: {p['verdict']}")
+
+
+def budget_text(scale: str = TABLE) -> str:
+    """The training budget of a scale in words, from its ``scale_<name>.yaml``: "4 epochs of
+    330 steps of 64 plates (1,320 steps) at 48x144"."""
+    config = row_config("v4.0", "synthetic", SEEDS[0], scale)
+    steps = config.epochs * config.steps_per_epoch
+    height, width = config.data.image_size
+    return (f"{config.epochs} epochs of {config.steps_per_epoch} steps of {config.batch_size} "
+            f"plates ({steps:,} steps) at {height}x{width}")
 
 
 #: the seed's figure and ours that measure the same thing: its "acc" is the precision among

@@ -228,6 +228,37 @@ def test_paired_frame_and_seed_verdicts_judge_by_interval():
     assert seed_verdicts(runs, "mixed").iloc[0]["ours: acc"] == pytest.approx(-9.9)  # 2 seeds
 
 
+def test_verdict_text_gives_the_paired_difference_and_its_t_interval():
+    """The sentence a chapter glues: the means over the shared seeds, the paired difference
+    and the 95% t interval computed here independently (mean +- t(0.975, n-1) s / sqrt(n))."""
+    from scipy import stats
+
+    from lpr_lib.ablation_report import budget_text, verdict_text
+
+    base = {1: 0.30, 2: 0.32, 3: 0.29, 4: 0.50}  # seed 4: v1 lacks it, left out of both means
+    mine = {1: 0.36, 2: 0.35, 3: 0.37}
+    runs = [{"data": "mixed", "row": "baseline", "seed": s, "real_test": v}
+            for s, v in base.items()]
+    runs += [{"data": "mixed", "row": "v1", "seed": s, "real_test": v} for s, v in mine.items()]
+    diffs = np.array([mine[s] - base[s] for s in mine])
+    half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / np.sqrt(3)
+    text = verdict_text(runs, "v1", "baseline", "mixed")
+    assert text.startswith("with mixed data, v1 decay 5e-4 reads 36.0% of the real test plates "
+                           "against 30.3% for baseline (means over 3 seeds): +5.7 points")
+    low, high = 100 * (diffs.mean() - half), 100 * (diffs.mean() + half)
+    assert f"95% interval [{low:+.1f}, {high:+.1f}]" in text
+    assert text.endswith(": higher" if low > 0 else ": not resolved at 3 seeds")
+    wide = [dict(r, real_test=r["real_test"] + (0.2 if r["seed"] == 2 else 0))
+            for r in runs if r["row"] == "v1"]
+    assert verdict_text(runs[:4] + wide, "v1", "baseline", "mixed").endswith(
+        "not resolved at 3 seeds")
+    one = [r for r in runs if r["seed"] == 1]
+    assert verdict_text(one, "v1", "baseline", "mixed").endswith(
+        "(one seed): +6.0 points, not resolved at 1 seed")
+    assert "not trained yet" in verdict_text(runs, "v2", "v1", "mixed")
+    assert budget_text("book") == "16 epochs of 330 steps of 64 plates (5,280 steps) at 48x144"
+
+
 # ------------------------------------------------------------------ the book's table (issue 28)
 
 
