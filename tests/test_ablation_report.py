@@ -124,19 +124,6 @@ def test_every_figure_draws_from_result_files():
         assert fig.axes and any(ax.lines or ax.patches or ax.collections for ax in fig.axes)
 
 
-def test_conclusions_compare_the_seeds_change_with_ours():
-    summary = [_line("baseline", "mixed", 0.40, 0.01), _line("v1", "mixed", 0.50, 0.01),
-               _line("v2", "mixed", 0.45, 0.01), _line("v3", "mixed", 0.451, 0.02)]
-    t = rep.conclusions(summary, "mixed")
-    assert t.loc["v1 decay 5e-4", "the seed's conclusion"] == "holds"      # +10 pts, seed +10
-    assert t.loc["v2 +whitening", "the seed's conclusion"] == "reversed"   # -5 pts, seed +1
-    assert t.loc["v3 +augmentation", "the seed's conclusion"] == "not seen"
-    assert t.loc["v4.0 resnet18", "the seed's conclusion"] == "not measured"
-    assert t.loc["v1 decay 5e-4", "the seed: change of acc"] == pytest.approx(10.0)
-    assert "v4.3 mobilenet v1" not in t.index  # the seed never measured it
-
-
-
 def test_scale_frame_puts_the_two_budgets_side_by_side():
     book = [_fake_result("v4.0", "synthetic", s, 0.4) for s in (1, 2)]
     long = [_fake_result("v4.0", "synthetic", 1, 0.8)]
@@ -257,6 +244,24 @@ def test_verdict_text_gives_the_paired_difference_and_its_t_interval():
         "(one seed): +6.0 points, not resolved at 1 seed")
     assert "not trained yet" in verdict_text(runs, "v2", "v1", "mixed")
     assert budget_text("book") == "16 epochs of 330 steps of 64 plates (5,280 steps) at 48x144"
+
+
+def test_seed_frame_puts_the_seeds_figures_beside_ours_in_percent():
+    from lpr_lib.ablation import load_row
+    from lpr_lib.ablation_report import seed_frame
+
+    summary = [{"data": "mixed", "row": "v1", "seeds": 3, "real_test_p85_mean": 0.934,
+                "real_test_r85_mean": 0.162, "real_test_p85_min_mean": None,
+                "real_test_r85_min_mean": 0.194, "real_test_mean": 0.391,
+                "real_test_std": 0.025},
+               {"data": "synthetic", "row": "v2", "seeds": 3, "real_test_mean": 0.5}]
+    frame = seed_frame(summary, "mixed")
+    assert list(frame.index) == ["v1 decay 5e-4"]  # rows without a mixed job are left out
+    line = frame.iloc[0]
+    assert line["the seed: acc"] == f"{100 * load_row('v1').seed_result['acc']:.1f}"
+    assert (line["ours: P@0.85"], line["ours: R@0.85"]) == ("93.4", "16.2")
+    assert line["ours, min: P@0.85"] == "-" and line["ours, min: R@0.85"] == "19.4"
+    assert line["ours: plates read"] == "39.1 ± 2.5" and line["seeds"] == 3
 
 
 # ------------------------------------------------------------------ the book's table (issue 28)
