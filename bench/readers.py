@@ -191,9 +191,10 @@ def measure(workdir: Path, quick: bool, log=print, readers=READERS, sets_dir=Non
                            "decoded crop to its text; model: the network alone on a "
                            "preprocessed crop"},
         "cores": {"cpu_count": os.cpu_count(), "loadavg_before": load,
-                  "shared": "the 2 cores were shared with a background training job while "
-                            "this ran: every latency is noisier and slower than on quiet "
-                            "cores, but all readers were timed under the same conditions"},
+                  "note": "the load averages before and after say whether other work "
+                          "shared the cores: near or above the core count, every latency is "
+                          "slower and noisier than on quiet cores; all readers were timed in "
+                          "the same run, under the same conditions"},
         "scoring": "plate accuracy: the reading equals the label; per_position[i]: the "
                    "reading's i-th character equals the label's (a reading one character "
                    "short or long is wrong from there on); ours read as lpr predict reads "
