@@ -3,7 +3,7 @@ with one thread), and time it at batch 1 after warm-up:
 
     python -m bench.reader_worker SPEC.json
 
-``SPEC.json``: ``{"reader": "mixed"|"slim"|"synthetic"|"lprnet", "files": [...],
+``SPEC.json``: ``{"reader": "mixed"|"mixed-located"|"slim"|"synthetic"|"lprnet", "files": [...],
 "timing_files": [...], "repeats", "warmup", "max_seconds", "out", "workdir"}``. Writes
 ``{"texts", "confidence", "latency": {name: {...}}, ...}`` to ``out``.
 
@@ -14,7 +14,8 @@ with one thread), and time it at batch 1 after warm-up:
   ways: ``end_to_end`` (a decoded RGB crop to its text through ``Predictor.read``:
   preprocessing, the model, decoding) and ``model`` (the network alone on a preprocessed
   crop) in Keras, and the same two with the model exported to ONNX (``lpr export --format
-  onnx``) in ONNX Runtime on one thread.
+  onnx``) in ONNX Runtime on one thread. A name ending in ``-located`` is the same model read
+  with ``Predictor(locate=True)`` (:mod:`lpr_lib.locate`: each crop cut to its plate first).
 - LPRNet (``../shared/anchors/lprnet``): ONNX Runtime on one thread, one plate at a time, as
   its README says: BGR, ``cv2.resize`` to 94x24 (bilinear), ``(x - 127.5) * 0.0078125``, greedy
   CTC decoding (argmax per column, repeats collapsed, blank dropped). Timed ``end_to_end`` (a
@@ -30,7 +31,7 @@ import numpy as np
 
 from bench.clock import time_calls
 
-OURS = ("mixed", "slim", "synthetic")
+OURS = ("mixed", "mixed-located", "slim", "synthetic")
 LPRNET_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "anchors" / "lprnet"
 
 
@@ -48,9 +49,10 @@ def ours(spec: dict) -> dict:
     from lpr_lib.predict import Predictor, load_model
     from lpr_lib.runtime import EXPORT_NAMES, load_exported
 
-    model = load_model(spec["reader"])
-    reader = Predictor(model, min_confidence=0.0)
-    argmax = Predictor(model, min_confidence=0.0, constrained=False)
+    locate = spec["reader"].endswith("-located")
+    model = load_model(spec["reader"].removesuffix("-located"))
+    reader = Predictor(model, min_confidence=0.0, locate=locate)
+    argmax = Predictor(model, min_confidence=0.0, constrained=False, locate=locate)
     texts, confidence, texts_argmax = [], [], []
     files = spec["files"]
     for i in range(0, len(files), 64):
@@ -73,7 +75,7 @@ def ours(spec: dict) -> dict:
         latency["onnx"] = {"error": check["error"]}
     else:
         onnx_model = load_exported(folder / EXPORT_NAMES["onnx"], threads=1)
-        onnx_reader = Predictor(onnx_model, min_confidence=0.0)
+        onnx_reader = Predictor(onnx_model, min_confidence=0.0, locate=locate)
         latency["onnx_end_to_end"] = time_calls(lambda im: onnx_reader.read([im]), timing,
                                                 *args)
         latency["onnx_model"] = time_calls(onnx_model.predict_on_batch, prepared, *args)

@@ -30,10 +30,12 @@ from lpr_lib.repro import REPO_ROOT
 __all__ = ["READERS", "measure", "run_reader", "score", "hyperlpr_python", "lprnet_reference"]
 
 #: every reader, in the order of the tables
-READERS = ("mixed", "slim", "synthetic", "lprnet", "hyperlpr")
-OURS = ("mixed", "slim", "synthetic")
+READERS = ("mixed", "mixed-located", "slim", "synthetic", "lprnet", "hyperlpr")
+OURS = ("mixed", "mixed-located", "slim", "synthetic")
 DESCRIPTIONS = {
     "mixed": "ours, shipped: synthetic plates + real training crops (Keras; ONNX timed too)",
+    "mixed-located": "ours: mixed reading each crop cut down to the plate found by its colour "
+                     "(lpr predict --locate, lpr_lib.locate)",
     "slim": "ours, shipped: mixed after network slimming",
     "synthetic": "ours, shipped: synthetic plates only",
     "lprnet": "LPRNet (sirius-ai/LPRNet_Pytorch, pretrained), ../shared/anchors/lprnet/"

@@ -105,6 +105,9 @@ def _predict_arguments(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("--min-confidence", type=_unit, default=None, metavar="F",
                     help="below this plate confidence the answer is 'no plate' "
                          "(default: lpr_lib.predict.MIN_CONFIDENCE, 0.5)")
+    pr.add_argument("--locate", action="store_true",
+                    help="cut each image down to the plate found by its colour first (for "
+                         "loose crops with car body around the plate; lpr_lib.locate)")
 
 
 def _prune_arguments(p: argparse.ArgumentParser) -> None:

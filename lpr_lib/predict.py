@@ -338,12 +338,15 @@ class Predictor:
     run's config (True without one). ``temperature`` defaults to the model's calibration
     (:func:`stored_temperature`: 1.0 without one); every softmax head is scaled by it
     before decoding, so the confidence is the calibrated one (``temperature=1`` for the
-    model's raw probabilities).
+    model's raw probabilities). ``locate=True`` (or a :class:`lpr_lib.locate.LocateSettings`)
+    first cuts every image down to the plate it finds by colour (:func:`lpr_lib.locate.tighten`:
+    for loose crops, a detector's box with car body around the plate; a tight crop is read as
+    it is).
     """
 
     def __init__(self, model, whiten: bool | None = None, mode: str = "product",
                  batch_size: int = 128, min_confidence: float = MIN_CONFIDENCE,
-                 constrained: bool = True, temperature=None):
+                 constrained: bool = True, temperature=None, locate=False):
         if whiten is None:
             whiten = run_whiten(model)
         self.temperature = stored_temperature(model) if temperature is None else temperature
@@ -352,6 +355,9 @@ class Predictor:
         self.model, self.whiten, self.mode, self.batch_size = model, whiten, mode, batch_size
         self.min_confidence, self.constrained = float(min_confidence), constrained
         self.image_size = tuple(model.input.shape[1:3])
+        if locate is True:
+            from lpr_lib.locate import DEFAULT as locate
+        self.locate = locate or None  # the locator's settings, or None: read as given
 
     def preprocess(self, images) -> np.ndarray:
         """The model's inputs (float32 (N, H, W, 3)) for a list of images (paths or arrays),
@@ -365,6 +371,10 @@ class Predictor:
         NumPy on every backend."""
         from lpr_lib.data.inputs import model_input
 
+        if self.locate is not None:
+            from lpr_lib.locate import tighten
+
+            array = tighten(array, self.locate)
         return model_input(array, self.image_size, self.whiten)
 
     def probabilities(self, images) -> dict:
@@ -501,7 +511,7 @@ def _temperature_note(temperature) -> str:
 
 
 def cli_predict(args) -> int:
-    """``lpr predict IMAGE... [--model M] [--json] [--min-confidence F]``.
+    """``lpr predict IMAGE... [--model M] [--json] [--min-confidence F] [--locate]``.
 
     Every image gets one answer, in order: its plate and confidence; "no plate" (with the
     reason) when the reading's confidence is below the floor (``--min-confidence``, default
@@ -515,7 +525,8 @@ def cli_predict(args) -> int:
     floor = getattr(args, "min_confidence", None)
     floor = MIN_CONFIDENCE if floor is None else floor
     model = load_model(args.model)
-    predictor = Predictor(model, min_confidence=floor)
+    predictor = Predictor(model, min_confidence=floor,
+                          locate=bool(getattr(args, "locate", False)))
     readings = predictor.read(args.images)
     threshold = stored_threshold(model)
     sure = [None if threshold is None or r.text is None else r.confidence >= threshold

@@ -81,7 +81,10 @@ def test_the_readers_part_in_quick_mode(tmp_path):
     assert after == before
     out = json.loads((tmp_path / "readers.json").read_text(encoding="utf-8"))
     r = out["result"]
-    assert out["meta"]["git_commit"] and r["quick"] is True and "shared" in r["cores"]
+    assert out["meta"]["git_commit"] and r["quick"] is True
+    assert len(r["cores"]["loadavg_before"]) == len(r["cores"]["loadavg_after"]) == 3
+    located = r["readers"]["mixed-located"]  # the same model, each crop cut to its plate
+    assert set(located["sets"]) == set(r["readers"]["mixed"]["sets"])
     assert {"synth_tight", "synth_loose", "synth_edge", "synth_provinces"} <= set(r["sets"])
     slim = r["readers"]["slim"]
     assert set(slim["sets"]) == {k for k, v in r["sets"].items() if "plates" in v}

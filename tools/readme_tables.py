@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
-READER_NAMES = {"mixed": "`mixed`", "slim": "`slim`", "synthetic": "`synthetic`",
-                "lprnet": "LPRNet", "hyperlpr": "HyperLPR"}
+READER_NAMES = {"mixed": "`mixed`", "mixed-located": "`mixed --locate`", "slim": "`slim`",
+                "synthetic": "`synthetic`", "lprnet": "LPRNet", "hyperlpr": "HyperLPR"}
 SET_NAMES = {"real_test": "real test", "real_train_heldout": "held-out train",
              "ccpd_tight": "CCPD tight", "ccpd_loose": "CCPD loose", "ccpd_edge": "CCPD edge",
              "synth_tight": "synth. tight", "synth_loose": "synth. loose",
