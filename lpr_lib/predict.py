@@ -340,8 +340,8 @@ class Predictor:
     before decoding, so the confidence is the calibrated one (``temperature=1`` for the
     model's raw probabilities). ``locate=True`` (or a :class:`lpr_lib.locate.LocateSettings`)
     first cuts every image down to the plate it finds by colour (:func:`lpr_lib.locate.tighten`:
-    for loose crops, a detector's box with car body around the plate; a tight crop is read as
-    it is).
+    for loose crops, a detector's box with car body around the plate; an image with no plate
+    colour is read as it is).
     """
 
     def __init__(self, model, whiten: bool | None = None, mode: str = "product",
@@ -356,7 +356,9 @@ class Predictor:
         self.min_confidence, self.constrained = float(min_confidence), constrained
         self.image_size = tuple(model.input.shape[1:3])
         if locate is True:
-            from lpr_lib.locate import DEFAULT as locate
+            from lpr_lib.locate import DEFAULT
+
+            locate = DEFAULT
         self.locate = locate or None  # the locator's settings, or None: read as given
 
     def preprocess(self, images) -> np.ndarray:
