@@ -598,7 +598,7 @@ class Lettering(ConfigModel):
     - ``cjk_scale``: the Chinese character's size in its box (real ones rarely fill it).
     - ``cjk_fonts``: Chinese face -> weight, faces from :data:`CJK_FACES`
       (``bold``, ``regular``, ``light``). Adding ``light`` did not help a synthetic-only
-      model read real plates (results/lettering_light_cjk_trial.json), so it is off.
+      model read real plates (the run light_cjk of results/sim_to_real_study.json), so it is off.
     - ``weight``: the stroke-weight threshold (a higher value draws thinner strokes).
 
     :meth:`legacy` is the lettering of the first generator (Noto only, narrow, flagged
