@@ -37,6 +37,31 @@ def test_machine_paths_in_outputs_are_caught(tmp_path):
         assert len(found) == 1 and "machine path" in found[0], text
 
 
+def test_a_chapter_rendered_from_the_execution_cache_is_checked_on_its_cached_outputs(tmp_path):
+    """On a rebuild Jupyter Book writes a cached chapter without outputs: the check reads the
+    outputs the cache holds (and still catches what they show)."""
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    executed = nbformat.reads(_nb(tmp_path, "text", "1").read_text(encoding="utf-8"), 4)
+    cache = get_cache(tmp_path / "_build" / ".jupyter_cache")
+    cache.cache_notebook_bundle(CacheBundleIn(executed, uri=str(tmp_path / "book" / "01_x.md")),
+                                check_validity=False)
+    written = nbformat.reads(nbformat.writes(executed), 4)
+    for cell in written.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    path = tmp_path / "_build" / "jupyter_execute" / "book" / "01_x.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(written, path)
+    assert check.problems(path) == []
+    lone = tmp_path / "elsewhere" / "01_y.ipynb"  # no cache beside it: nothing was executed
+    lone.parent.mkdir()
+    nbformat.write(written, lone)
+    assert check.problems(lone) == ["no code cell has outputs (was it executed?)"]
+
+
 def test_real_images_are_never_shown(tmp_path):
     nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["real-images"]},
                      "execution_count": 3, "source": ["show()"],

@@ -25,6 +25,27 @@ MACHINE_PATH = re.compile(
 TEXT_MIMES = ("text/plain", "text/html", "text/markdown")
 
 
+def cached_cells(path: Path) -> list | None:
+    """The cells of ``path`` with the outputs the execution cache holds for it, or None.
+
+    On a rebuild, Jupyter Book renders a chapter whose code has not changed from its cache
+    (``_build/.jupyter_cache``, beside ``_build/jupyter_execute``) and writes the notebook
+    without outputs; the outputs it rendered are the cached ones."""
+    cache_dir = next((d / ".jupyter_cache" for d in Path(path).resolve().parents
+                      if (d / ".jupyter_cache").is_dir()), None)
+    if cache_dir is None:
+        return None
+    import nbformat
+    from jupyter_cache import get_cache
+
+    try:
+        record = get_cache(cache_dir).match_cache_notebook(nbformat.read(path, as_version=4))
+    except KeyError:  # not in the cache
+        return None
+    bundle = get_cache(cache_dir).get_cache_bundle(record.pk)
+    return json.loads(nbformat.writes(bundle.nb))["cells"]
+
+
 def problems(path: Path) -> list[str]:
     path = Path(path)
     if path.suffix == ".md":  # a source: read as text (a control character stops YAML)
@@ -33,6 +54,9 @@ def problems(path: Path) -> list[str]:
                 for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1)
                 if (m := CONTROL.search(line))]
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    if path.suffix == ".ipynb" and not any(c.get("outputs") for c in cells
+                                           if c["cell_type"] == "code"):
+        cells = cached_cells(path) or cells  # rendered from the cache: check those outputs
     code = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
     out = []
     if path.suffix == ".ipynb" and code and not any(c.get("outputs") for c in code):
