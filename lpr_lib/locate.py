@@ -46,9 +46,9 @@ class LocateSettings:
 
     ``margin_x``, ``margin_y``: the margin added around the found box, as a share of its
     width and height (none: of 0, 0.03 x 0.08 and 0.06 x 0.15 the validation sets read best
-    with none, ``results/locate_study.json``). ``aspect``: the width/height range of a plate-shaped region; ``fill``:
-    the least share of its bounding box a region must fill; ``least_width``: its least width,
-    as a share of the crop's.
+    with none, ``results/locate_study.json``). ``aspect``: the width/height range of a
+    plate-shaped region; ``fill``: the least share of its bounding box a region must fill;
+    ``least_width``: its least width, as a share of the crop's.
     """
 
     margin_x: float = 0.0
