@@ -70,11 +70,13 @@ def test_lprnet_reference_comes_from_the_results_file(tmp_path):
 
 @pytest.mark.slow
 def test_the_readers_part_in_quick_mode(tmp_path):
-    """python -m bench --parts readers --quick with ours (slim) and LPRNet: every set scored,
-    every reader timed in its own one-thread process; nothing under results/ changes."""
+    """python -m bench --parts readers --quick with ours (slim, mixed-located) and LPRNet:
+    every set scored, every reader timed in its own one-thread process; nothing under results/
+    changes."""
     before = {p.name: p.read_bytes() for p in (REPO_ROOT / "results" / "bench").glob("*.json")}
     res = subprocess.run([sys.executable, "-m", "bench", "--quick", "--parts", "readers",
-                          "--readers", "slim", "lprnet", "--out", str(tmp_path)],
+                          "--readers", "slim", "mixed-located", "lprnet", "--out",
+                          str(tmp_path)],
                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     after = {p.name: p.read_bytes() for p in (REPO_ROOT / "results" / "bench").glob("*.json")}
@@ -83,11 +85,11 @@ def test_the_readers_part_in_quick_mode(tmp_path):
     r = out["result"]
     assert out["meta"]["git_commit"] and r["quick"] is True
     assert len(r["cores"]["loadavg_before"]) == len(r["cores"]["loadavg_after"]) == 3
-    located = r["readers"]["mixed-located"]  # the same model, each crop cut to its plate
-    assert set(located["sets"]) == set(r["readers"]["mixed"]["sets"])
     assert {"synth_tight", "synth_loose", "synth_edge", "synth_provinces"} <= set(r["sets"])
     slim = r["readers"]["slim"]
     assert set(slim["sets"]) == {k for k, v in r["sets"].items() if "plates" in v}
+    located = r["readers"]["mixed-located"]  # mixed, each crop cut to its plate first
+    assert set(located["sets"]) == set(slim["sets"]) and located["latency"]["keras_model"]
     for s in slim["sets"].values():
         assert 0 <= s["plate_accuracy"] <= s["char_accuracy"] <= 1 and s["no_reading"] == 0
         assert 0 <= s["argmax"]["plate_accuracy"] <= s["argmax"]["char_accuracy"] <= 1
