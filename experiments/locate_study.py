@@ -25,17 +25,14 @@ GRID = [(0.0, 0.0), (0.03, 0.08), (0.06, 0.15)]
 
 
 def _score(predictor, items) -> dict:
-    """Plate accuracy of ``predictor`` on ``items`` ((path, plate, framing) triples), overall
-    and by framing."""
-    texts = [t for t, _ in predictor.predict([p for p, _, _ in items])]
-    right = [t == plate for t, (_, plate, _) in zip(texts, items)]
-    by = {}
-    for ok, (_, _, framing) in zip(right, items):
-        by.setdefault(framing or "", []).append(ok)
-    return {"plates": len(items), "right": int(sum(right)),
-            "plate_accuracy": sum(right) / len(right),
-            "framings": {f: {"plates": len(v), "plate_accuracy": sum(v) / len(v)}
-                         for f, v in sorted(by.items())}}
+    """``items`` ((path, plate, framing) triples) read by ``predictor`` and scored as the
+    readers bench scores them (:func:`bench.readers.score`; "no plate" is a wrong reading),
+    with the count of plates read right."""
+    from bench.readers import score
+
+    result = score(items, [t or "" for t, _ in predictor.predict([p for p, _, _ in items])])
+    result["right"] = round(result["plate_accuracy"] * result["plates"])
+    return result
 
 
 def main(argv=None) -> int:
@@ -69,13 +66,12 @@ def main(argv=None) -> int:
             settings = replace(locate.DEFAULT, margin_x=grid[0], margin_y=grid[1])
             predictor = Predictor(model, locate=settings)
         by_set = {s: _score(predictor, items) for s, items in sets.items()}
-        pooled = sum(r["right"] for r in by_set.values()) / sum(r["plates"]
-                                                                for r in by_set.values())
+        total = sum(r["plates"] for r in by_set.values())
+        pooled = sum(r["right"] for r in by_set.values()) / total
         out[name] = {"settings": None if settings is None else asdict(settings),
                      "pooled_plate_accuracy": pooled, "sets": by_set}
-        print(f"{name}: {100 * pooled:.1f}% of {sum(r['plates'] for r in by_set.values())} "
-              "validation crops; " + ", ".join(f"{s} {100 * r['plate_accuracy']:.1f}%"
-                                                for s, r in by_set.items()), flush=True)
+        each = ", ".join(f"{s} {100 * r['plate_accuracy']:.1f}%" for s, r in by_set.items())
+        print(f"{name}: {100 * pooled:.1f}% of {total} validation crops; {each}", flush=True)
     chosen = max((n for n in out if n != "off"), key=lambda n: out[n]["pooled_plate_accuracy"])
     default = asdict(locate.DEFAULT)
     result = {"model": args.model, "arms": out, "chosen": chosen,

@@ -38,11 +38,12 @@ def cached_cells(path: Path) -> list | None:
     import nbformat
     from jupyter_cache import get_cache
 
+    cache = get_cache(cache_dir)
     try:
-        record = get_cache(cache_dir).match_cache_notebook(nbformat.read(path, as_version=4))
+        record = cache.match_cache_notebook(nbformat.read(path, as_version=4))
     except KeyError:  # not in the cache
         return None
-    bundle = get_cache(cache_dir).get_cache_bundle(record.pk)
+    bundle = cache.get_cache_bundle(record.pk)
     return json.loads(nbformat.writes(bundle.nb))["cells"]
 
 
