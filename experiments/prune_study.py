@@ -4,17 +4,19 @@ measure what each costs and saves.
     python experiments/prune_study.py              # prune + fine-tune what is missing, measure all
     python experiments/prune_study.py --measure    # measure the finished runs only
 
-The source is ``runs/slim_48`` (``configs/slim_48.yaml``: the shipped ``mixed`` run continued
-12 epochs with an L1 penalty on BatchNorm's gamma); the unpruned references are that run and
-the shipped run ``runs/real_mix_48`` itself. For each ratio: the narrower model straight
-after pruning and after ``--epochs`` epochs of fine-tuning (``lpr prune``, the source's own
-data, checkpoint chosen on its held-out real crops), each measured the same way: parameters,
-MACs, file size, CPU latency (Keras' predict_on_batch at batch 1 on one thread and at batch
-64 on every core, and the float TFLite export at batch 1 on one thread, each in a fresh
-process), plate accuracy on 2,048 synthetic validation plates, on the held-out real
-crops and on ``../shared/real_plates/test``, and precision/recall at confidence 0.85.
-Written to ``results/prune_study.json`` after every model (a killed study keeps what
-finished; run it again to continue).
+The source is ``runs/slim_48`` (``configs/slim_48.yaml``: the shipped ``mixed`` run continued 12
+epochs with an L1 penalty on BatchNorm's gamma); the unpruned references are that run and the
+shipped ``mixed`` model it starts from (``lpr_lib/models/mixed``, the best checkpoint of
+``configs/real_mix_48.yaml``'s run, so the study needs no 50-minute run of its own). For each
+ratio: the narrower model straight after pruning and after ``--epochs`` epochs of fine-tuning
+(``lpr prune``, the source's own data, checkpoint chosen on its held-out real crops), each
+measured the same way: parameters, MACs, file size, CPU latency (Keras' predict_on_batch at
+batch 1 on one thread and at batch 64 on every core, and the float TFLite export at batch 1 on
+one thread, each in a fresh process), plate accuracy on 2,048 synthetic validation plates, on
+the held-out real crops and on ``../shared/real_plates/test``, and precision/recall at
+confidence 0.85.
+Written to ``results/prune_study.json`` after every model (a killed study keeps what finished;
+run it again to continue).
 """
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ from pathlib import Path
 from lpr_lib.repro import REPO_ROOT, SHARED_REAL, write_result
 
 SOURCE = REPO_ROOT / "runs" / "slim_48"
-SHIPPED_RUN = REPO_ROOT / "runs" / "real_mix_48"
 RATIOS = (0.3, 0.5, 0.7)
 
 
@@ -88,12 +89,12 @@ def main(argv=None) -> int:
     from lpr_lib.prune import prune_model, prune_run
     from lpr_lib.train import ExperimentConfig
 
-    for run in (SOURCE, SHIPPED_RUN):
-        if not (run / "result.json").is_file():
-            sys.exit(f"{run} has not finished: train it first (configs/{run.name}.yaml)")
+    if not (SOURCE / "result.json").is_file():
+        sys.exit(f"{SOURCE} has not finished: train it first "
+                 f"(lpr train configs/{SOURCE.name}.yaml)")
     started = time.time()
     cfg = ExperimentConfig.from_yaml(SOURCE / "config.yaml")
-    source, shipped = load_model(SOURCE), load_model(SHIPPED_RUN)
+    source, shipped = load_model(SOURCE), load_model("mixed")
     rows = {"shipped": measure(shipped, "shipped (no sparsity)", cfg),
             "sparse": measure(source, "after sparsity training, unpruned", cfg)}
     gammas = {"shipped": _gammas(shipped), "sparse": _gammas(source)}
