@@ -3,13 +3,17 @@
     python experiments/real_plates_study.py            # train what is missing, measure every row
     python experiments/real_plates_study.py --measure  # measure the finished rows only
 
-Each row is a config (the book's default plus ``--set`` overrides) trained into its own run
-folder; a finished run is reused and an unfinished one resumes, so the script can be stopped
-and started again. Every row is measured the same way: plate accuracy on its synthetic
-validation plates, on the held-out plate texts of ``../shared/real_plates/train`` (the same
-split for every row) and on ``../shared/real_plates/test``. The checkpoint of each run was
-chosen on its own validation data, never on the test set. Results go to
-``results/real_plates_study.json``.
+Every row is the book's default run (``configs/default.yaml``: 48x144, 9 epochs of 40,000
+synthetic plates) with one change, or a shipped model. A trained row is a config (the default
+plus ``--set`` overrides) trained into its own run folder; a finished run is reused and an
+unfinished one resumes, so the script can be stopped and started again. A shipped row is not
+trained again: its model is re-measured from ``lpr_lib/models/<name>`` (the run that made it
+took most of an hour; ``results/shipped_<name>.json`` records it), and its training record
+is left out. Every row is measured the same way: plate accuracy on its synthetic validation
+plates, on the held-out plate texts of ``../shared/real_plates/train`` (the same split for
+every row) and on ``../shared/real_plates/test``. The checkpoint of each run was chosen on
+its own validation data, never on the test set. Results go to
+``results/real_plates_study.json``, written whole after every row.
 """
 from __future__ import annotations
 
@@ -21,9 +25,7 @@ from lpr_lib.repro import REPO_ROOT, SHARED_REAL, write_result
 
 REAL_TRAIN = "../shared/real_plates/train"
 MIX = f"data.mix=[{{source: synthetic, weight: 0.5}}, {{source: '{REAL_TRAIN}', weight: 0.5}}]"
-
-#: the default run before it moved to 48x144 (the rows trained on it keep it)
-DEFAULT_32 = ["data.image_size=[32, 96]", "epochs=7", "data.val_size=512"]
+DEFAULT = "configs/default.yaml"
 #: augmentation like a detector's boxes of real plates (configs/real_mix_48.yaml's)
 DETECTOR_AUG = ("data.augment={rotation_deg: 6.0, shear_y: 0.08, scale: [0.88, 1.06], "
                 "crop_jitter: 0.06, channel_gain: 0.12, downscale_prob: 0.5}")
@@ -31,38 +33,31 @@ DETECTOR_AUG = ("data.augment={rotation_deg: 6.0, shear_y: 0.08, scale: [0.88, 1
 #: 94x24: half the model's 48 rows)
 LOWRES_AUG = DETECTOR_AUG.replace("downscale_prob: 0.5}",
                                   "downscale_prob: 0.8, downscale: [0.4, 0.7]}")
+SHIPPED = "shipped"
 
-#: (key, what the row is, config file, overrides, run folder)
+#: (key, what the row is, config file or SHIPPED, overrides, run folder or shipped name), in
+#: the order they run: the cheap ones first
 ROWS = [
-    ("synthetic", "synthetic plates only (the default run at 32x96, 7 epochs)",
-     "configs/default.yaml", DEFAULT_32, "runs/ch04_default_32"),
-    ("synthetic_loose", "synthetic plates only, every crop loose (the generator before tight "
-     "crops; 32x96)", "configs/default.yaml", [*DEFAULT_32, "data.synth={tight_crops: 0.0}"],
-     "runs/study_loose"),
-    ("finetuned", "the synthetic model (32x96), fine-tuned 2 epochs on synthetic + real crops",
-     "configs/default.yaml", [*DEFAULT_32, MIX, "init_from=runs/ch04_default_32", "epochs=2",
-                              "steps_per_epoch=300", "optimizer.learning_rate=0.001",
-                              "schedule.warmup_epochs=0.2"], "runs/study_finetuned"),
-    ("mixed_default", "synthetic + real crops, 1:1, the default run's budget (32x96)",
-     "configs/default.yaml", [*DEFAULT_32, MIX], "runs/study_mixed"),
-    ("real_only", "real crops only, the default run's budget (32x96)", "configs/default.yaml",
-     [*DEFAULT_32, f"data.mix=[{{source: '{REAL_TRAIN}', weight: 1}}]", "steps_per_epoch=625"],
+    ("synthetic", "synthetic plates only: the default run (the shipped `synthetic` model)",
+     SHIPPED, [], "synthetic"),
+    ("mixed", "synthetic + real crops, 1:1, 36 epochs, augmented like a detector's boxes "
+     "(configs/real_mix_48.yaml: the shipped `mixed` model)", SHIPPED, [], "mixed"),
+    ("finetuned", "the shipped `synthetic` model, fine-tuned 2 epochs of 300 steps on "
+     "synthetic + real crops, 1:1", DEFAULT,
+     [MIX, "init_from=lpr_lib/models/synthetic/model.keras", "epochs=2", "steps_per_epoch=300",
+      "optimizer.learning_rate=0.001", "schedule.warmup_epochs=0.2"], "runs/study_finetuned"),
+    ("mixed_default", "synthetic + real crops, 1:1, the default run's budget", DEFAULT, [MIX],
+     "runs/study_mixed"),
+    ("real_only", "real crops only, the default run's budget", DEFAULT,
+     [f"data.mix=[{{source: '{REAL_TRAIN}', weight: 1}}]", "steps_per_epoch=625"],
      "runs/study_real_only"),
-    ("mixed_long", "synthetic + real crops, 1:1, 40 epochs (first lettering, lr 2e-3)",
-     "configs/real_mix.yaml", [], "runs/real_mix"),
-    ("mixed_finetuned", "the mixed model (new lettering, lr 8e-3), 30 more epochs of the "
-     "mixture augmented like a detector's boxes", "configs/real_mix_ft.yaml", [],
-     "runs/real_mix_ft"),
-    ("mixed_48x144", "synthetic + real crops, 1:1, 36 epochs at 48x144, augmented like a "
-     "detector's boxes", "configs/real_mix_48.yaml", [], "runs/real_mix_48"),
-    ("synthetic_48x144", "synthetic plates only (the default run, 48x144, 9 epochs)",
-     "configs/default.yaml", [], "runs/ch04_default"),
-    ("synthetic_detector", "synthetic plates only at 48x144, augmented like a detector's "
-     "boxes (the default run otherwise)", "configs/default.yaml", [DETECTOR_AUG],
-     "runs/study_synth_detector"),
-    ("synthetic_lowres", "synthetic plates only at 48x144, augmented like a detector's "
-     "boxes, 80% of them captured at 40-70% of the input size", "configs/default.yaml",
-     [LOWRES_AUG], "runs/study_synth_lowres"),
+    ("synthetic_loose", "synthetic plates only, every crop loose (the generator before tight "
+     "crops)", DEFAULT, ["data.synth={tight_crops: 0.0}"], "runs/study_loose"),
+    ("synthetic_detector", "synthetic plates only, augmented like a detector's boxes",
+     DEFAULT, [DETECTOR_AUG], "runs/study_synth_detector"),
+    ("synthetic_lowres", "synthetic plates only, augmented like a detector's boxes, 80% of "
+     "them captured at 40-70% of the input size", DEFAULT, [LOWRES_AUG],
+     "runs/study_synth_lowres"),
 ]
 
 
@@ -79,15 +74,15 @@ def _finished(run, cfg) -> bool:
         ExperimentConfig.from_yaml(run / "config.yaml") == cfg
 
 
-def measure(run, cfg) -> dict:
+def measure(model, cfg, run=None) -> dict:
+    """Plate accuracy of ``model`` on the three sets, and the training record of ``run``
+    (a run folder; ``None`` for a shipped model)."""
     import json
 
     from lpr_lib import data
     from lpr_lib.evaluate import evaluate_model
-    from lpr_lib.predict import load_model
     from lpr_lib.train import load_history, synthetic_folder
 
-    model = load_model(run)
     d = cfg.data
     synth_val = synthetic_folder(512, tuple(d.image_size), cfg.seed + 1)
     real_val = data.split_by_plate(data.load_samples(SHARED_REAL / "train"), 0.1, 2026)[1]
@@ -97,6 +92,8 @@ def measure(run, cfg) -> dict:
         r = evaluate_model(model, src)
         out[name] = {"plate_accuracy": r["plate_accuracy"], "char_accuracy": r["char_accuracy"],
                      "per_position": r["per_position"]}
+    if run is None:
+        return {**out, "train_seconds": None, "epochs": cfg.epochs, "history": None}
     meta = json.loads((run / "result.json").read_text())["meta"]
     history = load_history(run)
     out["train_seconds"] = round(sum(r.get("seconds", 0) for r in history), 1)
@@ -114,37 +111,35 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not SHARED_REAL.is_dir():
         sys.exit(f"{SHARED_REAL} is absent: the study reads real plates")
-    from lpr_lib.train import train
+    from lpr_lib.models import MODELS_DIR
+    from lpr_lib.predict import load_model
+    from lpr_lib.train import ExperimentConfig, train
 
     started = time.time()
     rows = {}
     for key, what, path, sets, run in ROWS:
         if args.only and key not in args.only:
             continue
-        cfg, run = _config(path, sets), REPO_ROOT / run
-        if not _finished(run, cfg):
-            if args.measure:
-                print(f"{key}: not finished, skipped", flush=True)
-                continue
-            print(f"{key}: training into {run}", flush=True)
-            train(cfg, run)
-        rows[key] = {"what": what, "config": path, "set": sets, "run": run.name,
-                     **measure(run, cfg)}
-        print(f"{key}: real test {rows[key]['real_test']['plate_accuracy']:.3f}, synthetic val "
-              f"{rows[key]['synthetic_val']['plate_accuracy']:.3f}, "
-              f"{rows[key]['train_seconds'] / 60:.1f} min", flush=True)
-        previous = _previous()
-        write_result("real_plates_study", {**previous, **rows}, seed=2026, started=started)
+        if path == SHIPPED:
+            cfg = ExperimentConfig.from_yaml(MODELS_DIR / run / "config.yaml")
+            row = {"what": what, "config": f"lpr_lib/models/{run}/config.yaml", "set": [],
+                   "shipped": run, **measure(load_model(run), cfg)}
+        else:
+            cfg, folder = _config(path, sets), REPO_ROOT / run
+            if not _finished(folder, cfg):
+                if args.measure:
+                    print(f"{key}: not finished, skipped", flush=True)
+                    continue
+                print(f"{key}: training into {folder}", flush=True)
+                train(cfg, folder)
+            row = {"what": what, "config": path, "set": sets, "run": folder.name,
+                   **measure(load_model(folder), cfg, folder)}
+        rows[key] = row
+        minutes = "" if row["train_seconds"] is None else f", {row['train_seconds'] / 60:.1f} min"
+        print(f"{key}: real test {row['real_test']['plate_accuracy']:.3f}, synthetic val "
+              f"{row['synthetic_val']['plate_accuracy']:.3f}{minutes}", flush=True)
+        write_result("real_plates_study", rows, seed=2026, started=started)
     return 0
-
-
-def _previous() -> dict:
-    import json
-
-    from lpr_lib.repro import RESULTS_DIR
-
-    path = RESULTS_DIR / "real_plates_study.json"
-    return json.loads(path.read_text())["result"] if path.is_file() else {}
 
 
 if __name__ == "__main__":
