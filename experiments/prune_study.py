@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lpr_lib.repro import REPO_ROOT, SHARED_REAL, write_result
+from lpr_lib.repro import REPO_ROOT, SHARED_REAL, check_clean, write_result
 
 SOURCE = REPO_ROOT / "runs" / "slim_48"
 RATIOS = (0.3, 0.5, 0.7)
@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     if not (SOURCE / "result.json").is_file():
         sys.exit(f"{SOURCE} has not finished: train it first "
                  f"(lpr train configs/{SOURCE.name}.yaml)")
+    check_clean("prune_study")  # before the hours of training, not after them
     started = time.time()
     cfg = ExperimentConfig.from_yaml(SOURCE / "config.yaml")
     source, shipped = load_model(SOURCE), load_model("mixed")

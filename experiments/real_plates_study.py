@@ -21,7 +21,7 @@ import argparse
 import sys
 import time
 
-from lpr_lib.repro import REPO_ROOT, SHARED_REAL, write_result
+from lpr_lib.repro import REPO_ROOT, SHARED_REAL, check_clean, write_result
 
 REAL_TRAIN = "../shared/real_plates/train"
 MIX = f"data.mix=[{{source: synthetic, weight: 0.5}}, {{source: '{REAL_TRAIN}', weight: 0.5}}]"
@@ -115,6 +115,7 @@ def main(argv=None) -> int:
     from lpr_lib.predict import load_model
     from lpr_lib.train import ExperimentConfig, train
 
+    check_clean("real_plates_study")  # before the hours of training, not after them
     started = time.time()
     rows = {}
     for key, what, path, sets, run in ROWS:

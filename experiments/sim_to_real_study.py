@@ -227,10 +227,8 @@ def main():
     a = p.parse_args()
     started = time.time()
     if a.results:  # refuse uncommitted code before hours of training, not after
-        from lpr_lib.repro import DirtyTreeError, git_dirty
-        if git_dirty():
-            raise DirtyTreeError(f"--results {a.results}: commit the code first (changed: "
-                                 f"{', '.join(git_dirty()[:5])})")
+        from lpr_lib.repro import check_clean
+        check_clean(a.results)
     a.out.mkdir(parents=True, exist_ok=True)
     real = np.load(a.real)
     study = {"args": {k: str(v) for k, v in vars(a).items()}, "runs": {}}

@@ -174,6 +174,24 @@ def run_metadata(config=None, seed: int | None = None, started: float | None = N
     return meta
 
 
+def check_clean(name: str, allow_dirty: bool | None = None) -> list[str]:
+    """Refuse, with :class:`DirtyTreeError`, to make ``results/<name>.json`` from a tree
+    whose tracked files outside ``results/`` have uncommitted changes, unless
+    ``allow_dirty=True`` or ``LPR_ALLOW_DIRTY=1``; return the changed files (empty for a
+    clean tree). :func:`write_result` calls it; a study that trains for hours calls it
+    first, so that it stops before the hours, not after them."""
+    changed = git_dirty()
+    if allow_dirty is None:
+        allow_dirty = os.environ.get(ALLOW_DIRTY_ENV, "0") not in ("", "0", "false", "False")
+    if changed and not allow_dirty:
+        raise DirtyTreeError(
+            f"refusing to write {name}.json into results/: {len(changed)} tracked file(s) "
+            f"have uncommitted changes ({', '.join(changed[:5])}"
+            f"{', ...' if len(changed) > 5 else ''}); commit them first, so that the file "
+            f"names the code that made it, or set {ALLOW_DIRTY_ENV}=1 to record it as dirty")
+    return changed
+
+
 def write_result(name: str, data: dict, config=None, seed: int | None = None,
                  started: float | None = None, directory: Path | None = None,
                  meta: dict | None = None, allow_dirty: bool | None = None) -> Path:
@@ -194,15 +212,7 @@ def write_result(name: str, data: dict, config=None, seed: int | None = None,
     meta = dict(meta) if meta is not None else run_metadata(config, seed, started)
     meta.setdefault("command", command_line())
     if _inside(directory, RESULTS_DIR):
-        changed = git_dirty()
-        if allow_dirty is None:
-            allow_dirty = os.environ.get(ALLOW_DIRTY_ENV, "0") not in ("", "0", "false", "False")
-        if changed and not allow_dirty:
-            raise DirtyTreeError(
-                f"refusing to write {name}.json into results/: {len(changed)} tracked file(s) "
-                f"have uncommitted changes ({', '.join(changed[:5])}"
-                f"{', ...' if len(changed) > 5 else ''}); commit them first, so that the file "
-                f"names the code that made it, or set {ALLOW_DIRTY_ENV}=1 to record it as dirty")
+        changed = check_clean(name, allow_dirty)
         meta["dirty"] = bool(changed)
         if changed:
             meta["dirty_files"] = changed

@@ -53,6 +53,17 @@ def test_a_dirty_tree_is_refused_for_results(repo):
     assert not (repo / "results" / "probe.json").exists()
 
 
+def test_a_long_study_can_refuse_a_dirty_tree_before_it_starts(repo, monkeypatch):
+    """check_clean is write_result's own check, callable before hours of training."""
+    assert repro.check_clean("probe") == []
+    (repo / "code.py").write_text("x = 2\n")
+    with pytest.raises(repro.DirtyTreeError, match="probe.json.*code.py"):
+        repro.check_clean("probe")
+    assert repro.check_clean("probe", allow_dirty=True) == ["code.py"]
+    monkeypatch.setenv(repro.ALLOW_DIRTY_ENV, "1")
+    assert repro.check_clean("probe") == ["code.py"]
+
+
 def test_a_dirty_tree_is_written_when_allowed_and_says_so(repo, monkeypatch):
     (repo / "code.py").write_text("x = 2\n")
     meta = _meta(repro.write_result("probe", {"acc": 0.5}, allow_dirty=True))
