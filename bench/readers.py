@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 
 from lpr_lib.bench_report import lprnet_reference
+from lpr_lib.metrics import score_readings
 from lpr_lib.repro import REPO_ROOT
 
-__all__ = ["READERS", "measure", "run_reader", "score", "hyperlpr_python", "lprnet_reference"]
+__all__ = ["READERS", "measure", "run_reader", "hyperlpr_python", "lprnet_reference"]
 
 #: every reader, in the order of the tables
 READERS = ("mixed", "mixed-located", "slim", "synthetic", "lprnet", "hyperlpr")
@@ -112,35 +113,6 @@ def run_reader(name: str, files: list[str], timing_files: list[str], workdir: Pa
     if res.returncode:
         raise RuntimeError(f"reader {name} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
     return json.loads(Path(spec["out"]).read_text(encoding="utf-8"))
-
-
-def score(items, texts) -> dict:
-    """Accuracy of ``texts`` against ``items`` (``(path, text, framing)``): plate, character
-    and per-position accuracy, per province (first character) and per framing, and the share
-    of empty readings."""
-    n = len(items)
-    truth = [t for _, t, _ in items]
-    right = [p == t for p, t in zip(texts, truth)]
-    positions = []
-    for i in range(max(len(t) for t in truth)):
-        hits = [p[i:i + 1] == t[i] for p, t in zip(texts, truth) if len(t) > i]
-        positions.append(round(sum(hits) / len(hits), 4) if hits else None)
-    chars = sum(sum(p[i:i + 1] == c for i, c in enumerate(t)) for p, t in zip(texts, truth))
-
-    def group(key) -> dict:
-        out = {}
-        for (_, t, framing), p, ok in zip(items, texts, right):
-            g = out.setdefault(key(t, framing), [0, 0, 0])
-            g[0] += 1
-            g[1] += ok
-            g[2] += p[:1] == t[0]
-        return {k: {"plates": v[0], "plate_accuracy": round(v[1] / v[0], 4),
-                    "province_accuracy": round(v[2] / v[0], 4)}
-                for k, v in sorted(out.items(), key=lambda kv: (-kv[1][0], kv[0]))}
-    return {"plates": n, "plate_accuracy": round(sum(right) / n, 4),
-            "char_accuracy": round(chars / sum(len(t) for t in truth), 4),
-            "per_position": positions, "no_reading": round(sum(not p for p in texts) / n, 4),
-            "provinces": group(lambda t, f: t[0]), "framings": group(lambda t, f: f)}
 
 
 def _timing_crops(sets: dict) -> tuple[list[str], list[str]]:
@@ -229,11 +201,11 @@ def measure(workdir: Path, quick: bool, log=print, readers=READERS, sets_dir=Non
         row = {**desc, **out, "seconds": round(time.time() - t0, 1), "sets": {}}
         i = 0
         for set_name, items in sets.items():
-            row["sets"][set_name] = score(items, texts[i:i + len(items)])
+            row["sets"][set_name] = score_readings(items, texts[i:i + len(items)])
             row["sets"][set_name]["mean_confidence"] = round(
                 sum(conf[i:i + len(items)]) / len(items), 4)
             if argmax is not None:  # each head's argmax, as lpr eval scores it
-                a = score(items, argmax[i:i + len(items)])
+                a = score_readings(items, argmax[i:i + len(items)])
                 row["sets"][set_name]["argmax"] = {k: a[k] for k in ("plate_accuracy",
                                                                      "char_accuracy")}
             i += len(items)

@@ -26,11 +26,12 @@ GRID = [(0.0, 0.0), (0.03, 0.08), (0.06, 0.15)]
 
 def _score(predictor, items) -> dict:
     """``items`` ((path, plate, framing) triples) read by ``predictor`` and scored as the
-    readers bench scores them (:func:`bench.readers.score`; "no plate" is a wrong reading),
-    with the count of plates read right."""
-    from bench.readers import score
+    readers bench scores them (:func:`lpr_lib.metrics.score_readings`; "no plate" is a wrong
+    reading), with the count of plates read right."""
+    from lpr_lib.metrics import score_readings
 
-    result = score(items, [t or "" for t, _ in predictor.predict([p for p, _, _ in items])])
+    texts = [t or "" for t, _ in predictor.predict([p for p, _, _ in items])]
+    result = score_readings(items, texts)
     result["right"] = round(result["plate_accuracy"] * result["plates"])
     return result
 

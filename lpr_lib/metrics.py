@@ -26,7 +26,7 @@ from keras import ops
 
 from lpr_lib.plates import ABSENT
 
-__all__ = ["decode", "plate_confidence", "plate_correct", "char_accuracy",
+__all__ = ["score_readings", "decode", "plate_confidence", "plate_correct", "char_accuracy",
            "per_position_accuracy", "confusions", "precision_recall_at", "pr_curve",
            "threshold_for_precision", "evaluate_predictions", "PlateAccuracy",
            "format_report", "LENGTHS", "SPEC_PRECISION", "SPEC_RECALL", "decode_outputs"]
@@ -309,3 +309,33 @@ def decode_outputs(outputs: dict, constrained: bool = True, mode: str = "product
             conf = np.minimum(conf, np.asarray(lengths, np.float64)[np.arange(len(conf)),
                                                                     which])
     return (labels if as_labels else [labels_to_text(row) for row in labels]), conf, kinds
+
+
+def score_readings(items, texts) -> dict:
+    """Accuracy of the readings ``texts`` (strings, ``""`` for no reading) against ``items``
+    (``(path, text, framing)`` triples): plate, character and per-position accuracy, per
+    province (first character) and per framing, and the share of empty readings. Any reader's
+    text output can be scored this way, ours or a public one (the readers bench does)."""
+    n = len(items)
+    truth = [t for _, t, _ in items]
+    right = [p == t for p, t in zip(texts, truth)]
+    positions = []
+    for i in range(max(len(t) for t in truth)):
+        hits = [p[i:i + 1] == t[i] for p, t in zip(texts, truth) if len(t) > i]
+        positions.append(round(sum(hits) / len(hits), 4) if hits else None)
+    chars = sum(sum(p[i:i + 1] == c for i, c in enumerate(t)) for p, t in zip(texts, truth))
+
+    def group(key) -> dict:
+        out = {}
+        for (_, t, framing), p, ok in zip(items, texts, right):
+            g = out.setdefault(key(t, framing), [0, 0, 0])
+            g[0] += 1
+            g[1] += ok
+            g[2] += p[:1] == t[0]
+        return {k: {"plates": v[0], "plate_accuracy": round(v[1] / v[0], 4),
+                    "province_accuracy": round(v[2] / v[0], 4)}
+                for k, v in sorted(out.items(), key=lambda kv: (-kv[1][0], kv[0]))}
+    return {"plates": n, "plate_accuracy": round(sum(right) / n, 4),
+            "char_accuracy": round(chars / sum(len(t) for t in truth), 4),
+            "per_position": positions, "no_reading": round(sum(not p for p in texts) / n, 4),
+            "provinces": group(lambda t, f: t[0]), "framings": group(lambda t, f: f)}

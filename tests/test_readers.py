@@ -9,6 +9,7 @@ import pytest
 
 from bench import readers
 from bench.hyperlpr_worker import pad
+from lpr_lib.metrics import score_readings
 from bench.reader_worker import LPRNET_DIR, LPRNet
 from lpr_lib.repro import REPO_ROOT
 
@@ -17,7 +18,7 @@ def test_score_counts_plates_characters_positions_provinces_and_framings():
     items = [(None, "皖A12345", "margin 1"), (None, "皖A12345", "tight"),
              (None, "苏B67890", "tight"), (None, "苏B67890", "tight")]
     texts = ["皖A12345", "A12345", "苏B67890", ""]
-    s = readers.score(items, texts)
+    s = score_readings(items, texts)
     assert s["plate_accuracy"] == 0.5 and s["no_reading"] == 0.25
     assert s["char_accuracy"] == round(14 / 28, 4)  # "A12345" is wrong from its first place
     assert s["per_position"] == [0.5] * 7
