@@ -53,7 +53,62 @@ def readers_table(results: Path) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"readers": readers_table}
+SHIPPED = ("mixed", "synthetic", "slim")
+#: the double-row kinds of the synthetic per-kind test (every other kind is one row)
+DOUBLE_ROW = ("yellow_double", "trailer")
+
+
+def _load(results: Path, *parts: str) -> dict:
+    return json.loads(results.joinpath(*parts).read_text(encoding="utf-8"))["result"]
+
+
+def shipped_table(results: Path) -> str:
+    """The shipped models (``results/shipped_*.json``) and the public readers
+    (``results/bench/readers.json``) on the real test crops; the shipped models' MACs from
+    ``results/bench/latency.json``."""
+    readers = _load(results, "bench", "readers.json")["readers"]
+    macs = {k: v.get("macs") for k, v in _load(results, "bench", "latency.json")["models"].items()}
+    macs.setdefault("synthetic", macs.get("resnet18"))  # the default model: the bench's resnet18
+    lines = ["| model | what it is | epochs | MMACs | real test plates | real test characters |",
+             "|---|---|---|---|---|---|"]
+    for name in SHIPPED:
+        r = _load(results, f"shipped_{name}.json")
+        mmacs = f"{macs[name] / 1e6:.1f}" if macs.get(name) else ""
+        lines.append(f"| `{name}` | {r['description']} | {r['training']['epochs']} | {mmacs} | "
+                     f"{100 * r['real_test']['plate_accuracy']:.1f}% | "
+                     f"{100 * r['real_test']['char_accuracy']:.1f}% |")
+    for name, what in (("lprnet", "public, ~27,000 real plates, read here one plate at a time"),
+                       ("hyperlpr", "public, `hyperlpr2`, its full pipeline")):
+        t = readers[name]["sets"]["real_test"]
+        lines.append(f"| {READER_NAMES[name]} | {what} | | | {100 * t['plate_accuracy']:.1f}% | "
+                     f"{100 * t['char_accuracy']:.1f}% |")
+    return "\n".join(lines)
+
+
+def shipped_confidence(results: Path) -> str:
+    """What ``mixed`` accepts on the real test, at the threshold chosen on its validation
+    plates and at 0.85, and how it reads the synthetic plates of every kind."""
+    r = _load(results, "shipped_mixed.json")
+    test = r["real_test"]
+    conf = test["confidence"]["product"]
+    chosen = test["thresholds"].index(r["threshold"]["product"])
+    at85 = test["thresholds"].index(0.85)
+    kinds = {k: 100 * v["plate_accuracy"] for k, v in r["synthetic_kinds_test"].items()}
+    single = [v for k, v in kinds.items() if k not in DOUBLE_ROW]
+    double = [kinds[k] for k in DOUBLE_ROW]
+    return (f"At the threshold chosen on its validation plates, `mixed` is right on "
+            f"{100 * conf['precision'][chosen]:.1f}% of the test plates it accepts, and "
+            f"{100 * conf['recall'][chosen]:.1f}% of all the test plates are accepted and right "
+            f"(the rest are marked *unsure*); at a threshold of 0.85 it is right on "
+            f"{100 * conf['precision'][at85]:.1f}% of those it accepts, and "
+            f"{100 * conf['recall'][at85]:.1f}% of all plates are accepted and right. It reads "
+            f"{min(single):.0f}-{max(single):.0f}% of the synthetic single-row plates of every "
+            f"kind, but only {min(double):.0f}-{max(double):.0f}% of the double-row ones "
+            f"(yellow double-row, trailer).")
+
+
+TABLES = {"readers": readers_table, "shipped": shipped_table,
+          "shipped-confidence": shipped_confidence}
 MARKED = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /table -->)",
                     re.S)
 
