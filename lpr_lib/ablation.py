@@ -355,16 +355,28 @@ def measure(model, config: ExperimentConfig, real_test=SHARED_REAL / "test",
     return out
 
 
+#: settings that say how a job runs, not what it trains: a result made with other values of
+#: them is still the job's result (the run's ``name`` names the scale, and a scale renamed
+#: keeps its results; XLA, threads and the like change the speed, not the recipe)
+EXECUTION_KEYS = ("name", "deterministic", "jit_compile", "steps_per_execution",
+                  "intra_op_threads", "inter_op_threads", "strategy", "logical_cpus",
+                  "verbose", "tensorboard")
+
+
+def _recipe(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in EXECUTION_KEYS}
+
+
 def _same_config(path: Path, config: ExperimentConfig) -> bool:
-    """Whether the result file ``path`` was made with ``config``: keys a later version added
-    are read at their defaults (as a run folder reads its stored config), and the run's
-    ``name`` (which names the scale: a scale renamed keeps its results) is not compared."""
+    """Whether the result file ``path`` was made with ``config``'s recipe: keys a later
+    version added are read at their defaults (as a run folder reads its stored config), and
+    :data:`EXECUTION_KEYS` are not compared."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))["meta"]["config"]
         stored = ExperimentConfig.from_dict(stored).to_dict()
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return {**stored, "name": None} == {**config.to_dict(), "name": None}
+    return _recipe(stored) == _recipe(config.to_dict())
 
 
 def _job_files(job: Job, runs_root, results_root, rows_dir):

@@ -1079,7 +1079,8 @@ class ExperimentConfig(ConfigModel):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     #: bit-identical runs for a seed on CPU (TF deterministic ops; a little slower)
     deterministic: Bool = False
-    #: XLA-compile the training step (the speed study's main win on CPU)
+    #: XLA-compile the training step (the speed study's main win on CPU at width 0.5; at 0.25
+    #: it slows the ResNets and speeds up the MobileNets: results/jit_by_backbone.json)
     jit_compile: Bool = True
     #: training steps per call into the compiled step (Keras' per-step Python overhead)
     steps_per_execution: Annotated[AtLeast1, _at_most(100_000)] = 1

@@ -368,8 +368,26 @@ def test_a_result_from_before_a_key_was_added_is_the_same_config(tmp_path):
     stored["name"] = "ablation-another-scale-mixed-v4.0-seed2026"  # a scale renamed
     path.write_text(json.dumps({"result": {}, "meta": {"config": stored}}), encoding="utf-8")
     assert _same_config(path, config)
+    stored.update(jit_compile=not config.jit_compile, intra_op_threads=1)  # how it ran
+    path.write_text(json.dumps({"result": {}, "meta": {"config": stored}}), encoding="utf-8")
+    assert _same_config(path, config)
+    stored["optimizer"]["learning_rate"] *= 2  # what it trained
+    path.write_text(json.dumps({"result": {}, "meta": {"config": stored}}), encoding="utf-8")
+    assert not _same_config(path, config)
     path.write_text("{not json", encoding="utf-8")
     assert not _same_config(path, config)
+
+
+def test_the_book_scale_runs_xla_only_where_it_measured_faster():
+    """Every row's jit_compile at the book scale is the faster setting for its backbone in
+    results/jit_by_backbone.json (off for the ResNets, on for the MobileNets)."""
+    from lpr_lib.repro import RESULTS_DIR
+
+    measured = json.loads((RESULTS_DIR / "jit_by_backbone.json").read_text())["result"]["rows"]
+    faster = {r["jit"]["backbone"]: r["faster"] == "jit" for r in measured.values()}
+    for row in ROWS:
+        config = row_config(row, "synthetic", 2026)
+        assert config.jit_compile == faster[config.model.backbone], row
 
 
 def test_unresolved_plans_the_next_seed_for_pairs_whose_interval_holds_zero(tmp_path, capsys):
