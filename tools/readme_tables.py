@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def table_cost(results: Path) -> str:
     jobs = ablation.load_results("long", results / "ablation")
     minutes = sorted(r["run_seconds"] / 60 for r in jobs if r.get("run_seconds"))
     cost = cost_summary(jobs)
-    return (f"A job of this budget takes {minutes[len(minutes) // 2]:.0f} minutes on 2 cores "
+    return (f"A job of this budget takes {statistics.median(minutes):.0f} minutes on 2 cores "
             f"(the median of the {len(minutes)} jobs of the `long` scale, the same budget: "
             f"{minutes[0]:.0f}-{minutes[-1]:.0f}), so the table's {cost['plan_jobs']} jobs "
             f"take about {cost['projected_hours']:.0f} hours of one core pair, against the 10 "
