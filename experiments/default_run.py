@@ -4,7 +4,8 @@
     python experiments/default_run.py --measure  # measure the finished run only
 
 The run is ResNet-18 at width 0.25 on 40,000 synthetic plates at 48x144, 9 epochs (about a
-quarter of an hour on 2 CPU cores); the shipped ``synthetic`` model is this run. Written to
+quarter of an hour on 2 CPU cores); the shipped ``synthetic`` model is an earlier run of the
+same config. Written to
 ``results/default_run.json``: the config, the run's history epoch by epoch, and the best
 checkpoint's metrics on the 2,048 synthetic validation plates, on ``data_samples/`` and, when
 ``../shared/real_plates`` is there, on its 1,000 real test crops. Chapter 4 draws from it.
