@@ -21,7 +21,6 @@ run it again to continue).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -48,9 +47,8 @@ def measure(model, label: str, cfg) -> dict:
     for the latency processes)."""
     from lpr_lib import data
     from lpr_lib.evaluate import evaluate_model
-    from lpr_lib.export import export_tflite, preprocessing_notes
+    from lpr_lib.export import export_tflite, preprocessing_notes, write_preprocessing_notes
     from lpr_lib.latency import measure_latency
-    from lpr_lib.runtime import PREPROCESSING_FILE
     from lpr_lib.model import count_flops
     from lpr_lib.train import synthetic_folder
 
@@ -64,7 +62,7 @@ def measure(model, label: str, cfg) -> dict:
         out["latency_b64_all"] = measure_latency(path, batch=64, threads=0, repeats=20)
         lite = export_tflite(model, Path(tmp) / "model.tflite")
         # the latency process reads a .tflite as lpr export writes it: with its preprocessing
-        (Path(tmp) / PREPROCESSING_FILE).write_text(json.dumps(preprocessing_notes(model)))
+        write_preprocessing_notes(tmp, preprocessing_notes(model))
         out["tflite_bytes"] = lite.stat().st_size
         out["tflite_b1_t1"] = measure_latency(lite, batch=1, threads=1, repeats=200)
     sets = {"synthetic_val": synthetic_folder(2048, tuple(cfg.data.image_size), cfg.seed + 1),

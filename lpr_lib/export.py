@@ -45,7 +45,8 @@ from lpr_lib.runtime import (EXPORT_NAMES, PREPROCESSING_FILE, ExportedModel, On
 
 __all__ = ["export_savedmodel", "export_tflite", "export_onnx", "export", "write_exports",
            "tflite_predict", "replace_folder", "parity", "parity_images", "parity_text",
-           "expand_formats", "preprocessing_notes", "disk_bytes", "ExportMismatch",
+           "expand_formats", "preprocessing_notes", "write_preprocessing_notes", "disk_bytes",
+           "ExportMismatch",
            "OnnxUnavailable", "FORMATS", "FORMAT_CHOICES", "TOLERANCE", "LABELS",
            "EXPORT_FILES", "cli_export"]
 
@@ -312,6 +313,14 @@ def preprocessing_notes(model) -> dict:
     }
 
 
+def write_preprocessing_notes(folder, notes: dict) -> Path:
+    """Write ``notes`` (:func:`preprocessing_notes`) as ``folder``'s ``preprocessing.json``,
+    which an export is loaded through; return its path."""
+    path = Path(folder) / PREPROCESSING_FILE
+    path.write_text(json.dumps(notes, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
 # ------------------------------------------------------------------------ CLI
 
 
@@ -390,9 +399,8 @@ def write_exports(model, folder, formats, images=None, strict: bool = True,
     images = parity_images(model) if images is None else images
     notes = preprocessing_notes(model)
     folder.mkdir(parents=True, exist_ok=True)
-    notes_file = folder / PREPROCESSING_FILE
     # first: the parity check loads each export through its preprocessing.json
-    notes_file.write_text(json.dumps(notes, indent=2, ensure_ascii=False) + "\n")
+    write_preprocessing_notes(folder, notes)
     checks, savedmodel = {}, None
     for fmt in formats:
         target = folder / EXPORT_NAMES[fmt]
@@ -402,7 +410,7 @@ def write_exports(model, folder, formats, images=None, strict: bool = True,
             seconds = time.perf_counter() - started
             # its checksum first: the parity check loads it as lpr predict will, checked
             notes.setdefault("sha256", {})[EXPORT_NAMES[fmt]] = export_digest(target)
-            notes_file.write_text(json.dumps(notes, indent=2, ensure_ascii=False) + "\n")
+            write_preprocessing_notes(folder, notes)
             check = parity(model, load_exported(target), images, fmt)
         except Exception as err:
             if on_error is None:
@@ -423,7 +431,7 @@ def write_exports(model, folder, formats, images=None, strict: bool = True,
                 f"model by {max(check['max_abs_diff'].values()):.2e} on the parity plates, "
                 f"beyond {check['tolerance']:g}: nothing written ({shown} is as it was)")
     notes["parity"] = checks
-    notes_file.write_text(json.dumps(notes, indent=2, ensure_ascii=False) + "\n")
+    write_preprocessing_notes(folder, notes)
     return checks
 
 
